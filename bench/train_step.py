@@ -1,0 +1,94 @@
+"""Times training steps of the real model, built from configs.yaml, on a synthetic batch.
+
+  python bench/train_step.py --configs dmc vsg --steps 20 [--warmup 2] [any train.py flag]
+
+Prints one line per figure and, as its last line, one JSON object with at least median_s, min_s,
+max_s, first_call_s and peak_rss_mb. It times what exists of the training step: today the world
+model (encoder, dynamics, heads, loss, optimizer); the agent issue adds imagination, actor and critic.
+"""
+
+import argparse
+import json
+import pathlib
+import platform
+import resource
+import statistics
+import sys
+import time
+
+# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
+
+
+def synthetic_batch(config, action_dim, seed=0):
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  batch, length = config.dataset.batch, config.dataset.length
+  height, width = config.render_size
+  data = {
+      'image': rng.integers(0, 256, (batch, length, height, width, 3), dtype=np.uint8),
+      'action': rng.uniform(-1, 1, (batch, length, action_dim)).astype(np.float32),
+      'reward': rng.normal(size=(batch, length)).astype(np.float32),
+      'is_first': np.zeros((batch, length), bool),
+      'is_terminal': np.zeros((batch, length), bool),
+  }
+  data['is_first'][:, 0] = True
+  return data
+
+
+def peak_rss_mb():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+  parser.add_argument('--steps', type=int, default=20, help='timed steps after warm-up')
+  parser.add_argument('--warmup', type=int, default=2, help='untimed steps after the first call')
+  parser.add_argument('--action_dim', type=int, default=6, help='6 as walker; 12 as quadruped')
+  args, rest = parser.parse_known_args(argv)
+  config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
+
+  import tensorflow as tf
+  from common import tfutils
+  from dreamerv2_vsg.world_model import WorldModel
+
+  model = WorldModel(config, image_shape=tuple(config.render_size) + (3,))
+  data = synthetic_batch(config, args.action_dim)
+  data = {k: tf.constant(v) for k, v in data.items()}
+  start = time.perf_counter()
+  model.build(args.action_dim)
+  _, metrics = model.train(data)
+  float(metrics['model_loss'])
+  first = time.perf_counter() - start
+  for _ in range(args.warmup):
+    float(model.train(data)[1]['model_loss'])
+  times = []
+  for _ in range(args.steps):
+    start = time.perf_counter()
+    float(model.train(data)[1]['model_loss'])
+    times.append(time.perf_counter() - start)
+
+  result = {
+      'part': 'world_model', 'method': config.method, 'dynamics': config.dynamics,
+      'batch': config.dataset.batch, 'length': config.dataset.length,
+      'deter': config.rssm.deter, 'precision': model.precision, 'jit': tfutils.resolve_jit(config.jit),
+      'steps': len(times), 'median_s': round(statistics.median(times), 4),
+      'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
+      'first_call_s': round(first, 2), 'traces': model._train.traces,
+      'peak_rss_mb': round(peak_rss_mb()), 'params': int(sum(
+          v.numpy().size for v in model.trainable_variables)),
+      'machine': f'{platform.processor() or platform.machine()}, {tf.__version__}',
+  }
+  print(f"{config.method} world-model step, batch {result['batch']}x{result['length']}, "
+        f"deter {result['deter']}, precision {result['precision']}, jit {result['jit']}: "
+        f"median {result['median_s']:.3f} s, min {result['min_s']:.3f}, max {result['max_s']:.3f} "
+        f"over {len(times)} steps")
+  print(f"first call (trace + compile + step): {result['first_call_s']:.1f} s; "
+        f"traces: {result['traces']}; peak RSS {result['peak_rss_mb']} MB")
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])

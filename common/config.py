@@ -1,0 +1,286 @@
+"""Named YAML configs composed left to right, then command-line flags (after DreamerV2's config).
+
+  config = parse_or_exit(sys.argv[1:])   # --configs dmc vsg --seed 3 --rssm.deter 512 --.*\\.act relu
+"""
+
+import collections.abc
+import difflib
+import pathlib
+import re
+import sys
+
+import ruamel.yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIGS_PATH = ROOT / 'configs.yaml'
+# Plain and dotted keys; any other key is a regex that sets every flat key it fully matches.
+_PLAIN = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)*')
+_BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
+
+
+class ConfigError(ValueError):
+  """A bad config name, key or value. The message is always one line, so it reads well in logs."""
+
+  def __init__(self, message):
+    super().__init__(str(message).replace('\n', '\\n'))
+
+
+def load_configs(path=CONFIGS_PATH):
+  """Returns {name: mapping} in file order; `defaults` must be there and is the base of all others."""
+  configs = ruamel.yaml.YAML(typ='safe').load(pathlib.Path(path).read_text())
+  if not isinstance(configs, dict) or not isinstance(configs.get('defaults'), dict):
+    raise ConfigError(f'{path} must map config names to mappings, with a `defaults` config')
+  configs = {name: {} if value is None else value for name, value in configs.items()}
+  for name, value in configs.items():
+    if not isinstance(value, dict):
+      raise ConfigError(f'{path}: config {name!r} is not a mapping')
+  return configs
+
+
+class _Origin:
+  """Names a key in error messages: as a CLI flag, a key of a named config, or an update() key."""
+
+  def __init__(self, kind, name=None):
+    self.dash = '--' if kind == 'flag' else ''
+    self.where = {'flag': 'flag ', 'config': f"config '{name}' key ", 'update': 'key '}[kind]
+
+  def label(self, key, match=None):
+    return f'{self.where}{self.dash}{key}' + (f' (key {match})' if match and match != key else '')
+
+
+def _items(mapping, prefix=''):
+  """Yields (dotted key, leaf value); nested dicts under a regex key join with an escaped dot."""
+  for key, value in mapping.items():
+    key = f'{prefix}{key}'
+    if isinstance(value, collections.abc.Mapping) and value:
+      yield from _items(value, key + ('.' if _PLAIN.fullmatch(key) else r'\.'))
+    else:
+      yield key, value
+
+
+def _match(key, flat, origin):
+  """The flat keys that `key` sets; unknown keys and regexes matching nothing are errors."""
+  if not _PLAIN.fullmatch(key):
+    try:
+      matches = [k for k in flat if re.fullmatch(key, k)]
+    except re.error as e:
+      raise ConfigError(f'{origin.label(key)} is not a valid regex: {e}') from None
+    if not matches:
+      raise ConfigError(f'{origin.label(key)} matches no key')
+    return matches
+  if key in flat:
+    return [key]
+  if any(k.startswith(key + '.') for k in flat):
+    group = ', '.join(k for k in sorted(flat) if k.startswith(key + '.'))
+    raise ConfigError(f'{origin.label(key)} is a group; set one of its keys: {group}')
+  top = key.split('.')[0]
+  under = sorted(k for k in flat if k.startswith(top + '.'))
+  valid = f'valid keys under {top}: {", ".join(under)}' if '.' in key and under else (
+      f'valid keys: {", ".join(sorted({k.split(".")[0] for k in flat}))}')
+  close = difflib.get_close_matches(key, list(flat), n=1)
+  hint = f'; did you mean {origin.dash}{close[0]}?' if close else ''
+  raise ConfigError(f'unknown {origin.label(key)}{hint} ({valid})')
+
+
+def _type_name(default):
+  if isinstance(default, (list, tuple)):
+    return f'list of {type(default[0]).__name__ if default else "str"}'
+  return type(default).__name__
+
+
+def _convert(value, default, label):
+  """Converts a YAML value or CLI string to the type of the default, or raises a ConfigError."""
+  name = _type_name(default)
+  error = ConfigError(f'{label} expects {"an" if name[0] in "aeiou" else "a"} {name}, got {value!r}')
+  if isinstance(default, (list, tuple)):
+    if isinstance(value, str):  # 'a,b' from YAML or from one CLI value
+      value = [part for part in value.split(',') if part]
+    if not isinstance(value, (list, tuple)):
+      raise error
+    try:
+      return tuple(_convert(v, default[0] if default else '', label) for v in value)
+    except ConfigError:
+      raise error from None
+  if isinstance(default, bool):
+    if isinstance(value, (str, int)) and str(value).lower() in _BOOLS:
+      return _BOOLS[str(value).lower()]
+    raise error
+  if isinstance(default, (int, float)):
+    if isinstance(value, str):  # CLI strings, and YAML numbers some resolvers leave as str ('1e4')
+      try:
+        value = int(value) if re.fullmatch(r'\s*[-+]?\d+\s*', value) else float(value)
+      except ValueError:
+        raise error from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise error
+    if isinstance(default, float):
+      return float(value)
+    if isinstance(value, float) and not value.is_integer():  # '1e6' is an int, '0.5' is not
+      raise error
+    return int(value)
+  if isinstance(default, str):
+    if isinstance(value, (str, int, float)):
+      return str(value)  # e.g. `precision: 16` or `jit: False` where the default is 'auto'
+    raise error
+  return value  # defaults of other types (None) take any value
+
+
+def _override(flat, entries, origin, cli=False):
+  """A copy of `flat` with the (key, value) entries set in order; types follow the values there."""
+  flat = dict(flat)
+  for key, value in entries:
+    for match in _match(key, flat, origin):
+      label, default, given = origin.label(key, match), flat[match], value
+      if cli and isinstance(default, (list, tuple)):  # a list takes all values given: a b or a,b
+        given = [part for v in value for part in v.split(',') if part]
+      elif cli and len(value) != 1:
+        raise ConfigError(f'{label} expects one value, got {" ".join(value) if value else "none"}')
+      elif cli:
+        given = value[0]
+      flat[match] = _convert(given, default, label)
+  return flat
+
+
+class Config(collections.abc.Mapping):
+  """Immutable nested mapping: config.rssm.deter == config['rssm']['deter'] == config['rssm.deter'].
+
+  Lists are held as tuples so nothing can change in place; to_dict() and save() give plain lists.
+  """
+
+  def __init__(self, mapping=None, **kwargs):
+    flat = {k: tuple(v) if isinstance(v, list) else v for k, v in _items({**(mapping or {}), **kwargs})}
+    tree = {}
+    for key, value in flat.items():
+      *parents, leaf = key.split('.')
+      node = tree
+      for part in parents:
+        node = node.setdefault(part, {}) if isinstance(node, dict) else None
+      if not isinstance(node, dict) or isinstance(node.get(leaf), dict):
+        raise ConfigError(f'key {key} clashes with another key: a value cannot also be a group')
+      node[leaf] = value
+    object.__setattr__(self, '_flat', flat)
+    object.__setattr__(self, '_data', {k: Config(v) if isinstance(v, dict) else v for k, v in tree.items()})
+
+  @property
+  def flat(self):
+    """{dotted key: value}; lists as tuples."""
+    return dict(self._flat)
+
+  def to_dict(self):
+    """Plain nested dicts and lists, e.g. for YAML or logging."""
+    return {k: v.to_dict() if isinstance(v, Config) else list(v) if isinstance(v, tuple) else v
+            for k, v in self._data.items()}
+
+  def update(self, mapping=None, **kwargs):
+    """A new Config with the given keys set: nested, dotted or regex keys, as in configs.yaml."""
+    return Config(_override(self._flat, _items({**(mapping or {}), **kwargs}), _Origin('update')))
+
+  def save(self, path):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yaml = ruamel.yaml.YAML(typ='safe')
+    yaml.default_flow_style = False
+    with path.open('w') as f:
+      yaml.dump(self.to_dict(), f)
+    return path
+
+  @classmethod
+  def load(cls, path):
+    return cls(ruamel.yaml.YAML(typ='safe').load(pathlib.Path(path).read_text()))
+
+  def __getitem__(self, key):
+    if key in self._data:
+      return self._data[key]
+    head, _, rest = key.partition('.')
+    if rest and isinstance(self._data.get(head), Config):
+      return self._data[head][rest]
+    raise KeyError(key)
+
+  def __getattr__(self, name):
+    if name.startswith('_'):  # keeps copy and pickle probes away from the keys
+      raise AttributeError(name)
+    if name not in self._data:
+      close = difflib.get_close_matches(name, list(self._data), n=1)
+      raise AttributeError(f'config has no key {name!r}' + (f'; did you mean {close[0]!r}?' if close else ''))
+    return self._data[name]
+
+  def __setattr__(self, name, value):
+    raise AttributeError(f'Config is immutable; config.update({{{name!r}: ...}}) returns a changed copy')
+
+  __delattr__ = __setattr__
+
+  def __iter__(self):
+    return iter(self._data)
+
+  def __len__(self):
+    return len(self._data)
+
+  def __eq__(self, other):
+    if not isinstance(other, collections.abc.Mapping):
+      return NotImplemented
+    return self._flat == (other if isinstance(other, Config) else Config(other))._flat
+
+  def __str__(self):
+    return '\n'.join(f'{k}:  {list(v) if isinstance(v, tuple) else v}' for k, v in self._flat.items())
+
+  def __repr__(self):
+    return f'Config({self.to_dict()!r})'
+
+
+def _split(argv):
+  """Splits argv into config names and the other (key, [values]) flags, in order."""
+  flags = []
+  for token in argv:
+    if token.startswith('--') and len(token) > 2:
+      key, eq, value = token[2:].partition('=')
+      flags.append((key, [value] if eq else []))
+    elif not flags:
+      raise ConfigError(f'expected a --flag, got {token!r}')
+    else:
+      flags[-1][1].append(token)
+  names = [part for key, values in flags if key == 'configs' for v in values for part in v.split(',') if part]
+  return names, [(key, values) for key, values in flags if key != 'configs']
+
+
+def compose(names, configs=None):
+  """`defaults` with the named configs applied on top, left to right."""
+  configs = load_configs() if configs is None else configs
+  flat = Config(configs['defaults'])._flat
+  for name in names:
+    if name not in configs:
+      raise ConfigError(f"unknown config '{name}'; valid configs: {', '.join(configs)}")
+    flat = _override(flat, _items(configs[name]), _Origin('config', name))
+  return Config(flat)
+
+
+def parse(argv, configs=None):
+  """A Config from argv: `--configs NAME ...` composed first, then every other `--key value` in order."""
+  names, flags = _split(list(argv))
+  return Config(_override(compose(names, configs)._flat, flags, _Origin('flag'), cli=True))
+
+
+def usage(argv=(), configs=None, prog=None):
+  """Help text: every flat key with its value (after any --configs in argv) and its type."""
+  configs = load_configs() if configs is None else configs
+  flat = compose(_split([a for a in argv if a not in ('-h', '--help')])[0], configs)._flat
+  width = max(map(len, flat)) + 2
+  lines = [f'usage: {prog or pathlib.Path(sys.argv[0]).name} [--configs NAME [NAME ...]] [--KEY VALUE ...]',
+           f'configs: {", ".join(configs)}',
+           r'keys may be dotted (--rssm.deter 512) or regexes (--.*\.act relu); lists take a b or a,b']
+  for key, value in flat.items():
+    shown = ','.join(map(str, value)) if isinstance(value, tuple) else value
+    lines.append(f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})')
+  return '\n'.join(lines)
+
+
+def parse_or_exit(argv=None, configs=None, prog=None):
+  """parse() for scripts: --help prints usage and exits 0; a bad flag prints one error line, exits 2."""
+  argv = sys.argv[1:] if argv is None else list(argv)
+  try:
+    if '-h' in argv or '--help' in argv:
+      print(usage(argv, configs, prog))
+      raise SystemExit(0)
+    return parse(argv, configs)
+  except ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    raise SystemExit(2) from None

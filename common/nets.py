@@ -1,0 +1,102 @@
+"""Networks of the world model: image encoder and decoder, MLP heads, and the dynamics factory.
+
+The dynamics models themselves live beside this file and are re-exported here, so `nets.RSSM`,
+`nets.SVSG`, `nets.GRUCell` and `nets.VSGCell` are where a DreamerV2 reader looks for them:
+  common/cells.py  GRU and VSG cells (Eq. 2, Eq. 7) and the sparsity loss (Eq. 3)
+  common/rssm.py   RSSM with either cell (Eq. 1), KL balancing (Eq. 3)
+  common/svsg.py   SVSG (Eq. 6-8) and its masked KL
+"""
+
+import keras
+import tensorflow as tf
+
+from common import dists
+from common import tfutils
+from common.cells import GRUCell, VSGCell  # noqa: F401  (re-exported)
+from common.rssm import RSSM
+from common.svsg import SVSG
+
+
+class Encoder(tfutils.Module):
+  """CNN of DreamerV2 (spec a.2): stride-2 VALID convs of depth d, 2d, 4d, 8d with ELU; 64 -> 2x2."""
+
+  def __init__(self, depth=32, kernels=(4, 4, 4, 4), act='elu', precision=32):
+    self._dtype = tfutils.compute_dtype(precision)
+    self._convs = [
+        keras.layers.Conv2D(depth * 2 ** i, k, 2, activation=act, dtype=tfutils.policy(precision),
+                            name=f'enc_conv{i}') for i, k in enumerate(kernels)]
+
+  def __call__(self, image):
+    """image: (..., 64, 64, C) in [-0.5, 0.5] -> embedding (..., 32 d)."""
+    lead = image.shape[:-3]
+    x = tf.reshape(tf.cast(image, self._dtype), [-1] + image.shape[-3:].as_list())
+    for conv in self._convs:
+      x = conv(x)
+    return tfutils.unfold(x, lead, tf.shape(image)[:-3])
+
+
+class Decoder(tfutils.Module):
+  """Transposed CNN of DreamerV2 (spec a.3): dense to 1x1x32d, then 5, 13, 30, 64 pixels.
+
+  The output is the mean of a unit-variance Gaussian over all pixels (Eq. 3 image log loss).
+  """
+
+  def __init__(self, shape=(64, 64, 3), depth=32, kernels=(5, 5, 6, 6), act='elu', precision=32):
+    self._shape = tuple(shape)
+    self._depth = depth
+    policy = tfutils.policy(precision)
+    self._dense = keras.layers.Dense(32 * depth, dtype=policy, name='dec_dense')
+    depths = [4 * depth, 2 * depth, depth, shape[-1]]
+    self._convs = [
+        keras.layers.Conv2DTranspose(
+            d, k, 2, activation=act if i < len(kernels) - 1 else None, dtype=policy,
+            name=f'dec_conv{i}') for i, (d, k) in enumerate(zip(depths, kernels))]
+
+  def __call__(self, feat):
+    """feat: (..., F) -> Independent Normal over (..., 64, 64, 3) with unit std."""
+    x = self._dense(feat)
+    x = tf.reshape(x, [-1, 1, 1, 32 * self._depth])
+    for conv in self._convs:
+      x = conv(x)
+    mean = tfutils.unfold(x, feat.shape[:-1], tf.shape(feat)[:-1], keep=3)
+    return dists.unit_normal(mean, len(self._shape))
+
+
+class MLP(tfutils.Module):
+  """Dense layers with ELU, then a linear scalar output read as a distribution (spec a.4)."""
+
+  DISTS = ('mse', 'binary')
+
+  def __init__(self, layers=4, units=400, act='elu', dist='mse', precision=32, name='mlp'):
+    if dist not in self.DISTS:
+      raise ValueError(f'{name}.dist must be one of {self.DISTS}, got {dist!r}')
+    policy = tfutils.policy(precision)
+    self._dist = dist
+    self._layers = [keras.layers.Dense(units, activation=act, dtype=policy, name=f'{name}_{i}')
+                    for i in range(layers)]
+    self._out = keras.layers.Dense(1, dtype=policy, name=f'{name}_out')
+
+  def __call__(self, feat):
+    x = feat
+    for layer in self._layers:
+      x = layer(x)
+    out = tf.squeeze(self._out(x), -1)
+    return dists.unit_normal(out, 0) if self._dist == 'mse' else dists.binary(out)
+
+
+def make_dynamics(config, precision=None):
+  """The dynamics model a config asks for: RSSM (GRU or VSG cell) or SVSG."""
+  precision = config.precision if precision is None else precision
+  rssm = config.rssm
+  common = dict(hidden=rssm.hidden, act=rssm.act, std_act=rssm.std_act, min_std=rssm.min_std,
+                update_bias=rssm.update_bias, precision=precision)
+  if config.dynamics == 'rssm':
+    return RSSM(deter=rssm.deter, stoch=rssm.stoch, discrete=rssm.discrete, cell=rssm.cell,
+                layer_norm=rssm.layer_norm, **common)
+  if config.dynamics == 'svsg':
+    if rssm.cell != 'vsg' or rssm.discrete:
+      raise ValueError(f'svsg needs rssm.cell vsg and rssm.discrete 0 (the paper trains SVSG with '
+                       f'Gaussian latents only), got cell {rssm.cell!r}, discrete {rssm.discrete}')
+    return SVSG(size=rssm.deter, layer_norm=rssm.layer_norm, mask_stop_grad=config.kl.mask_stop_grad,
+                **common)
+  raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")

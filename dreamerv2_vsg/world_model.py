@@ -1,0 +1,107 @@
+"""The world model: encoder, dynamics (RSSM, VSG or SVSG), heads, and the joint loss of Eq. 3."""
+
+import numpy as np
+import tensorflow as tf
+
+from common import nets
+from common import tfutils
+
+sg = tf.stop_gradient
+
+# Metric names of the head losses; `decoder` is DreamerV2's name for the image head.
+HEAD_METRICS = {'decoder': 'image_loss', 'reward': 'reward_loss', 'discount': 'discount_loss'}
+REWARD_TRANSFORMS = {'identity': tf.identity, 'tanh': tf.tanh, 'sign': tf.sign}
+
+
+class WorldModel(tfutils.Module):
+  """Learns p(x_t, r_t, gamma_t | s_t) and the latent dynamics from replayed sequences.
+
+  Batches are dicts of (B, T, ...) arrays: `image` uint8, `action` float, `reward` float, `is_first`
+  and `is_terminal` bool. `train(data)` runs one optimizer step and returns (posterior, metrics).
+  """
+
+  def __init__(self, config, image_shape=(64, 64, 3)):
+    self.config = config
+    self.precision = tfutils.resolve_precision(config.precision)
+    self.dtype = tfutils.compute_dtype(self.precision)
+    if config.clip_rewards not in REWARD_TRANSFORMS:
+      raise ValueError(f'clip_rewards must be one of {sorted(REWARD_TRANSFORMS)}, '
+                       f'got {config.clip_rewards!r}')
+    p = self.precision
+    self.encoder = nets.Encoder(**config.encoder, precision=p)
+    self.dynamics = nets.make_dynamics(config, precision=p)
+    self.heads = {'decoder': nets.Decoder(image_shape, **config.decoder, precision=p),
+                  'reward': nets.MLP(**config.reward_head, precision=p, name='reward')}
+    if config.pred_discount:
+      self.heads['discount'] = nets.MLP(**config.discount_head, precision=p, name='discount')
+    unknown = set(config.grad_heads) - set(self.heads)
+    if unknown:
+      raise ValueError(f'grad_heads {sorted(unknown)} are not heads of this model; '
+                       f'valid: {sorted(self.heads)}')
+    self.opt = tfutils.Optimizer('model', **config.model_opt, precision=p)
+    self._image_shape = tuple(image_shape)
+    self._built = False
+    self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='world_model.train')
+
+  def preprocess(self, data):
+    """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
+    data = dict(data)
+    data['image'] = tf.cast(data['image'], self.dtype) / 255.0 - 0.5
+    data['action'] = tf.cast(data['action'], self.dtype)
+    data['reward'] = REWARD_TRANSFORMS[self.config.clip_rewards](tf.cast(data['reward'], tf.float32))
+    data['discount'] = (1.0 - tf.cast(data['is_terminal'], tf.float32)) * self.config.discount
+    return data
+
+  def loss(self, data, state=None):
+    """Eq. 3: image, reward (and discount) log losses + beta KL + alpha sparsity. Returns
+    (loss, posterior, metrics); losses are float32 scalars, averaged over batch and time."""
+    cfg = self.config
+    data = self.preprocess(data)
+    embed = self.encoder(data['image'])
+    post, prior = self.dynamics.observe(embed, data['action'], data['is_first'], state)
+    kl_loss, kl_value = self.dynamics.kl_loss(post, prior, cfg.kl.balance, cfg.kl.free)
+    feat = self.dynamics.get_feat(post)
+    targets = {'decoder': data['image'], 'reward': data['reward'], 'discount': data['discount']}
+    metrics = {'kl_loss': kl_loss, 'kl': tf.reduce_mean(kl_value)}
+    loss = cfg.loss_scales.kl * kl_loss                                          # beta KL
+    for name, head in self.heads.items():
+      dist = head(feat if name in cfg.grad_heads else sg(feat))
+      head_loss = -tf.reduce_mean(dist.log_prob(tf.cast(targets[name], tf.float32)))
+      metrics[HEAD_METRICS[name]] = head_loss
+      loss += cfg.loss_scales.get(name, 1.0) * head_loss                          # -ln p(x|s) ...
+    if self.dynamics.gated:
+      sparsity, sparsity_kl = self.dynamics.sparsity_loss(post, cfg.gate_prior, cfg.gate_free)
+      sparsity = cfg.gate_scale * sparsity                                       # alpha KL[u~ || kappa]
+      loss += sparsity
+      metrics.update(sparsity_loss=sparsity, sparsity_kl=sparsity_kl,
+                     gate_prob=tf.reduce_mean(post['gate_prob']),
+                     gate_open_rate=tf.reduce_mean(tf.cast(post['gate'], tf.float32)))
+    metrics['prior_ent'] = tf.reduce_mean(self.dynamics.get_dist(prior).entropy())
+    metrics['post_ent'] = tf.reduce_mean(self.dynamics.get_dist(post).entropy())
+    return loss, post, metrics
+
+  def build(self, action_dim):
+    """Creates every variable (layers and optimizer slots) eagerly on a tiny batch, so the traced
+    training step never creates variables. Runs no update."""
+    if self._built:
+      return
+    batch = {'image': np.zeros((1, 2) + self._image_shape, np.uint8),
+             'action': np.zeros((1, 2, action_dim), np.float32),
+             'reward': np.zeros((1, 2), np.float32),
+             'is_first': np.array([[True, False]]), 'is_terminal': np.zeros((1, 2), bool)}
+    self.loss(batch)
+    self.opt.build(self.trainable_variables)
+    self._built = True
+
+  def train(self, data, state=None):
+    """One optimizer step of the world model on a batch; returns (posterior, metrics)."""
+    self.build(int(data['action'].shape[-1]))
+    if state is None:
+      return self._train(data)
+    return self._train(data, state)
+
+  def _train_step(self, data, state=None):
+    with tf.GradientTape() as tape:
+      loss, post, metrics = self.loss(data, state)
+    metrics.update(self.opt.minimize(tape, loss, self.trainable_variables))
+    return post, metrics

@@ -1,0 +1,124 @@
+"""World model: networks' shapes, the joint loss of Eq. 3, and that a training step trains everything."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import nets
+from dreamerv2_vsg.world_model import WorldModel
+from tests.conftest import METHODS, make_batch, make_config
+
+BASE_METRICS = {'model_loss', 'image_loss', 'reward_loss', 'kl_loss', 'kl', 'model_grad_norm'}
+GATE_METRICS = {'sparsity_loss', 'gate_prob', 'gate_open_rate'}
+
+
+def test_encoder_and_decoder_sizes():
+  # Spec h.20/h.21: 64 -> 31 -> 14 -> 6 -> 2 and 1 -> 5 -> 13 -> 30 -> 64.
+  encoder = nets.Encoder(depth=4)
+  embed = encoder(tf.zeros([2, 3, 64, 64, 3]))
+  assert embed.shape.as_list() == [2, 3, 32 * 4]
+  x = tf.zeros([1, 64, 64, 3])
+  sizes = []
+  for conv in encoder._convs:
+    x = conv(x)
+    sizes.append(x.shape[1])
+  assert sizes == [31, 14, 6, 2]
+  decoder = nets.Decoder((64, 64, 3), depth=4)
+  dist = decoder(tf.zeros([2, 3, 10]))
+  assert dist.mean().shape.as_list() == [2, 3, 64, 64, 3] and dist.event_shape == [64, 64, 3]
+  x = tf.reshape(decoder._dense(tf.zeros([1, 10])), [1, 1, 1, -1])
+  sizes = []
+  for conv in decoder._convs:
+    x = conv(x)
+    sizes.append(x.shape[1])
+  assert sizes == [5, 13, 30, 64]
+
+
+def test_preprocess_maps_pixels_and_discounts():
+  model = WorldModel(make_config('dreamerv2'))
+  data = make_batch()
+  data['image'][0, 0, 0, 0] = [0, 255, 0]
+  data['is_terminal'][0, 3] = True
+  out = model.preprocess(data)
+  np.testing.assert_allclose(out['image'].numpy()[0, 0, 0, 0], [-0.5, 0.5, -0.5])
+  assert out['discount'].numpy()[0, 3] == 0.0 and out['discount'].numpy()[0, 2] == pytest.approx(0.99)
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_one_training_step_changes_every_trainable_variable(method):
+  # Free nats 0: otherwise a KL below the threshold rightly sends no gradient to the prior head.
+  model = WorldModel(make_config('shapeherd', method, kl__free=0.0))
+  data = make_batch(action_dim=2)
+  model.build(2)
+  parts = {'encoder': model.encoder, 'dynamics': model.dynamics, **model.heads}
+  assert set(parts) == {'encoder', 'dynamics', 'decoder', 'reward', 'discount'}
+  before = {name: [v.numpy().copy() for v in part.trainable_variables]
+            for name, part in parts.items()}
+  post, metrics = model.train(data)
+  for name, part in parts.items():
+    assert part.trainable_variables, name
+    for var, old in zip(part.trainable_variables, before[name]):
+      assert not np.array_equal(var.numpy(), old), f'{name}: {var.path} did not change'
+  expected = BASE_METRICS | {'discount_loss'} | (GATE_METRICS if model.dynamics.gated else set())
+  assert expected <= set(metrics)
+  for key, value in metrics.items():
+    assert value.dtype == tf.float32 and value.shape == () and np.isfinite(value.numpy()), key
+
+
+def test_loss_is_the_weighted_sum_of_its_terms():
+  config = make_config('dmc', 'vsg')
+  model = WorldModel(config)
+  tf.random.set_seed(0)
+  loss, _, m = model.loss(make_batch())
+  expected = (m['image_loss'] + config.loss_scales.reward * m['reward_loss']
+              + config.loss_scales.kl * m['kl_loss'] + m['sparsity_loss'])
+  assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+  # alpha * max(KL[u~ || kappa] summed over units, free nats)
+  assert float(m['sparsity_loss']) == pytest.approx(
+      config.gate_scale * max(float(m['sparsity_kl']), config.gate_free), rel=1e-6)
+  assert 0.0 < float(m['gate_open_rate']) < 1.0 and 0.0 < float(m['gate_prob']) < 1.0
+
+
+@pytest.mark.parametrize('method', ['dreamerv2', 'svsg'])
+def test_mixed_precision_step_keeps_float32_losses(method):
+  model = WorldModel(make_config(method, precision=16, kl__free=0.0))
+  data = make_batch()
+  model.build(3)
+  before = [v.numpy().copy() for v in model.trainable_variables]
+  for _ in range(5):  # the first steps may overflow and be skipped while the loss scale settles
+    post, metrics = model.train(data)
+  for var, old in zip(model.trainable_variables, before):
+    assert not np.array_equal(var.numpy(), old), var.path
+  assert metrics['model_loss'].dtype == tf.float32 and np.isfinite(metrics['model_loss'].numpy())
+  assert 'model_loss_scale' in metrics
+  assert post['stoch'].dtype == tf.float16
+  assert all(v.dtype == tf.float32 for v in model.trainable_variables)
+
+
+def test_xla_step_traces_once_and_learns(caplog):
+  model = WorldModel(make_config('vsg', jit=True))
+  data = make_batch(batch=4, length=10)
+  data['image'][:] = 230  # a learnable target: the decoder's mean moves towards it every step
+  losses = []
+  with caplog.at_level(logging.WARNING):
+    for _ in range(8):
+      losses.append(float(model.train(data)[1]['image_loss']))
+  assert model._train.traces == 1
+  assert 'traced 2 times' not in caplog.text
+  assert losses[-1] < losses[0] - 5.0   # about 2 nats per step here
+
+
+def test_retrace_is_reported(caplog):
+  model = WorldModel(make_config('dreamerv2'))
+  with caplog.at_level(logging.WARNING):
+    model.train(make_batch(length=5))
+    model.train(make_batch(length=6))
+  assert model._train.traces == 2
+  assert 'world_model.train traced 2 times' in caplog.text
+
+
+def test_unknown_grad_head_is_a_clear_error():
+  with pytest.raises(ValueError, match=r"grad_heads \['discount'\] are not heads of this model"):
+    WorldModel(make_config('dmc', 'dreamerv2').update({'grad_heads': ['decoder', 'discount']}))
