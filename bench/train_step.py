@@ -3,8 +3,8 @@
   python bench/train_step.py --configs dmc vsg --steps 20 [--warmup 2] [any train.py flag]
 
 Prints one line per figure and, as its last line, one JSON object with at least median_s, min_s,
-max_s, first_call_s and peak_rss_mb. It times what exists of the training step: today the world
-model (encoder, dynamics, heads, loss, optimizer); the agent issue adds imagination, actor and critic.
+max_s, first_call_s and peak_rss_mb. `--part agent` (default) times the full training step: world
+model, imagination, actor and critic; `--part world_model` times the world-model update alone.
 """
 
 import argparse
@@ -47,41 +47,50 @@ def main(argv):
   parser.add_argument('--steps', type=int, default=20, help='timed steps after warm-up')
   parser.add_argument('--warmup', type=int, default=2, help='untimed steps after the first call')
   parser.add_argument('--action_dim', type=int, default=6, help='6 as walker; 12 as quadruped')
+  parser.add_argument('--part', choices=('agent', 'world_model'), default='agent')
   args, rest = parser.parse_known_args(argv)
   config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
 
+  import gymnasium
+  import numpy as np
   import tensorflow as tf
   from common import tfutils
-  from dreamerv2_vsg.world_model import WorldModel
+  from dreamerv2_vsg.agent import Agent
 
-  model = WorldModel(config, image_shape=tuple(config.render_size) + (3,))
-  data = synthetic_batch(config, args.action_dim)
-  data = {k: tf.constant(v) for k, v in data.items()}
+  obs_space = {'image': gymnasium.spaces.Box(0, 255, tuple(config.render_size) + (3,), np.uint8)}
+  act_space = {'action': gymnasium.spaces.Box(-1, 1, (args.action_dim,), np.float32)}
+  agent = Agent(config, obs_space, act_space)
+  agent.build()
+  model = agent.wm
+  data = {k: tf.constant(v) for k, v in synthetic_batch(config, args.action_dim).items()}
+  if args.part == 'agent':
+    step, traced = (lambda: agent.train(data)['model_loss']), agent._train
+  else:
+    step, traced = (lambda: float(model.train(data)[1]['model_loss'])), model._train
   start = time.perf_counter()
-  model.build(args.action_dim)
-  _, metrics = model.train(data)
-  float(metrics['model_loss'])
+  step()
   first = time.perf_counter() - start
   for _ in range(args.warmup):
-    float(model.train(data)[1]['model_loss'])
+    step()
   times = []
   for _ in range(args.steps):
     start = time.perf_counter()
-    float(model.train(data)[1]['model_loss'])
+    step()
     times.append(time.perf_counter() - start)
 
   result = {
-      'part': 'world_model', 'method': config.method, 'dynamics': config.dynamics,
+      'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
       'batch': config.dataset.batch, 'length': config.dataset.length,
       'deter': config.rssm.deter, 'precision': model.precision, 'jit': tfutils.resolve_jit(config.jit),
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
-      'first_call_s': round(first, 2), 'traces': model._train.traces,
+      'first_call_s': round(first, 2), 'traces': traced.traces,
       'peak_rss_mb': round(peak_rss_mb()), 'params': int(sum(
-          v.numpy().size for v in model.trainable_variables)),
+          v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
+                                   else model.trainable_variables))),
       'machine': f'{platform.processor() or platform.machine()}, {tf.__version__}',
   }
-  print(f"{config.method} world-model step, batch {result['batch']}x{result['length']}, "
+  print(f"{config.method} {args.part} training step, batch {result['batch']}x{result['length']}, "
         f"deter {result['deter']}, precision {result['precision']}, jit {result['jit']}: "
         f"median {result['median_s']:.3f} s, min {result['min_s']:.3f}, max {result['max_s']:.3f} "
         f"over {len(times)} steps")

@@ -58,3 +58,34 @@ def unit_normal(mean, event_dims):
 def binary(logits):
   """Bernoulli with a soft target allowed (the discount head predicts gamma, not just {0, 1})."""
   return tfd.Independent(tfd.Bernoulli(logits=tf.cast(logits, tf.float32), dtype=tf.float32), 0)
+
+
+def actor(dist, out, min_std=0.1):
+  """The actor's action distribution from the raw outputs of its last layer (spec d.7).
+
+  trunc_normal: mean tanh(m), std 2 sigmoid(s / 2) + min_std, truncated to [-1, 1]; onehot: one-hot
+  categorical with straight-through samples (discrete actions).
+  """
+  out = tf.cast(out, tf.float32)
+  if dist == 'trunc_normal':
+    mean, std = tf.split(out, 2, -1)
+    std = 2 * tf.sigmoid(std / 2) + min_std
+    return tfd.Independent(TruncNormalDist(tf.tanh(mean), std, -1.0, 1.0), 1)
+  if dist == 'onehot':
+    return OneHotDist(logits=out, dtype=tf.float32)
+  raise ValueError(f"actor.dist must be 'trunc_normal' or 'onehot', got {dist!r}")
+
+
+class TruncNormalDist(tfd.TruncatedNormal):
+  """Truncated Normal on [low, high] whose samples are clipped just inside the bounds with a
+  straight-through gradient (spec d.7), so log-probabilities and tanh-free actions stay finite."""
+
+  CLIP = 1e-6
+
+  def sample(self, sample_shape=(), seed=None):
+    event = super().sample(sample_shape, seed=seed)
+    clipped = tf.clip_by_value(event, self.low + self.CLIP, self.high - self.CLIP)
+    return event - sg(event) + sg(clipped)
+
+  def mode(self):
+    return self.loc

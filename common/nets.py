@@ -63,25 +63,35 @@ class Decoder(tfutils.Module):
 
 
 class MLP(tfutils.Module):
-  """Dense layers with ELU, then a linear scalar output read as a distribution (spec a.4)."""
+  """Dense layers with ELU, then a linear output read as a distribution.
 
-  DISTS = ('mse', 'binary')
+  Heads (spec a.4): a scalar Normal(mean, 1) ('mse') or Bernoulli logit ('binary'). Actor (spec d.7):
+  'trunc_normal' over `actions` dimensions or 'onehot' over `actions` choices.
+  """
 
-  def __init__(self, layers=4, units=400, act='elu', dist='mse', precision=32, name='mlp'):
+  DISTS = ('mse', 'binary', 'trunc_normal', 'onehot')
+
+  def __init__(self, layers=4, units=400, act='elu', dist='mse', min_std=0.1, actions=None,
+               precision=32, name='mlp'):
     if dist not in self.DISTS:
       raise ValueError(f'{name}.dist must be one of {self.DISTS}, got {dist!r}')
     policy = tfutils.policy(precision)
-    self._dist = dist
+    self._dist, self._min_std = dist, min_std
     self._layers = [keras.layers.Dense(units, activation=act, dtype=policy, name=f'{name}_{i}')
                     for i in range(layers)]
-    self._out = keras.layers.Dense(1, dtype=policy, name=f'{name}_out')
+    size = {'trunc_normal': 2 * (actions or 0), 'onehot': actions}.get(dist, 1)
+    self._out = keras.layers.Dense(size, dtype=policy, name=f'{name}_out')
 
   def __call__(self, feat):
     x = feat
     for layer in self._layers:
       x = layer(x)
-    out = tf.squeeze(self._out(x), -1)
-    return dists.unit_normal(out, 0) if self._dist == 'mse' else dists.binary(out)
+    out = self._out(x)
+    if self._dist == 'mse':
+      return dists.unit_normal(tf.squeeze(out, -1), 0)
+    if self._dist == 'binary':
+      return dists.binary(tf.squeeze(out, -1))
+    return dists.actor(self._dist, out, self._min_std)
 
 
 def make_dynamics(config, precision=None):

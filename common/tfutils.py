@@ -197,7 +197,7 @@ class Optimizer:
       with tape:  # resumes recording, so the scaling is part of the differentiated graph
         scaled = self._opt.scale_loss(loss)
     grads = tape.gradient(scaled, variables)
-    missing = [var.path for var, grad in zip(variables, grads) if grad is None]
+    missing = [getattr(var, 'path', var.name) for var, grad in zip(variables, grads) if grad is None]
     if missing:
       raise ValueError(f'{self.name}: no gradient reaches {missing}')
     scale = self._opt.dynamic_scale if self._mixed else tf.constant(1.0)

@@ -41,7 +41,7 @@ class WorldModel(tfutils.Module):
     self.opt = tfutils.Optimizer('model', **config.model_opt, precision=p)
     self._image_shape = tuple(image_shape)
     self._built = False
-    self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='world_model.train')
+    self._train = tfutils.TracedFunction(self.train_step, jit=config.jit, name='world_model.train')
 
   def preprocess(self, data):
     """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
@@ -100,8 +100,28 @@ class WorldModel(tfutils.Module):
       return self._train(data)
     return self._train(data, state)
 
-  def _train_step(self, data, state=None):
+  def train_step(self, data, state=None):
+    """The untraced body of `train`, for callers that trace a larger step around it."""
     with tf.GradientTape() as tape:
       loss, post, metrics = self.loss(data, state)
     metrics.update(self.opt.minimize(tape, loss, self.trainable_variables))
     return post, metrics
+
+  def openl_video(self, data, context=5, count=6):
+    """Open-loop prediction (spec a.9): observe `context` frames, imagine the rest from the recorded
+    actions, decode. Returns (T, H, 3 W, C) float frames in [0, 1]: truth | model | error."""
+    data = self.preprocess({k: v[:count] for k, v in data.items()})
+    dyn = self.dynamics
+    embed = self.encoder(data['image'])
+    post, _ = dyn.observe(embed[:, :context], data['action'][:, :context],
+                          data['is_first'][:, :context])
+    recon = self.heads['decoder'](dyn.get_feat(post)).mode()
+    start = {k: v[:, -1] for k, v in post.items()}
+    prior = dyn.imagine(data['action'][:, context:], start)
+    openl = self.heads['decoder'](dyn.get_feat(prior)).mode()
+    model = tf.concat([recon, openl], 1) + 0.5
+    truth = tf.cast(data['image'], tf.float32) + 0.5
+    error = (model - truth + 1) / 2
+    video = tf.concat([truth, model, error], 3)                  # (B, T, H, 3W, C)
+    video = tf.concat(tf.unstack(video, axis=0), 1)              # batch side by side vertically
+    return tf.clip_by_value(video, 0.0, 1.0)

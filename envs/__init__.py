@@ -1,5 +1,79 @@
-"""Environments: DeepMind Control (dmc.py), ShapeHerd (shapeherd.py) and the shared wrappers.
+"""Environments for train.py: envs.make(task, config) and envs.make_batch(task, config, count).
 
-Not built yet: the environments and their `envs.make(task, config)` factory land with the agent issue
-(DMC) and the ShapeHerd issue.
+Tasks, by prefix:
+  dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g. dmc_walker_walk
+  shapeherd            not available yet (a later issue)
+
+Every env has the numpy API of upstream DreamerV2 (see wrappers.py): obs_space, act_space,
+reset() -> obs, step({'action': array}) -> obs, close(). Actions are in [-1, 1] for continuous
+spaces; a discrete env takes one-hot vectors, its space is a wrappers.OneHot and is_discrete(space)
+is True. The config keys used: render_size, dmc_camera, action_repeat, time_limit (env steps), seed.
+
+make() runs each DMC env in a worker process (parallel.Worker): MuJoCo rendering crashes in a process
+that has imported TensorFlow, so this package never imports TF, and neither do its workers.
+Your own gymnasium env: wrap(FromGymnasium(env), repeat, time_limit) gives the same stack.
 """
+
+import functools
+
+from envs import dmc
+from envs.parallel import Batch, Worker, WorkerError
+from envs.wrappers import FromGymnasium, OneHot, is_discrete, wrap
+
+__all__ = ['make', 'make_batch', 'constructor', 'is_discrete', 'OneHot', 'FromGymnasium', 'wrap',
+           'Worker', 'Batch', 'WorkerError', 'TASKS']
+
+SETTINGS = ('render_size', 'dmc_camera', 'action_repeat', 'time_limit', 'seed')
+SEED_STRIDE, EVAL_OFFSET = 1000, 500  # seed = config.seed * 1000 + index (+ 500 in eval mode)
+
+
+def _dmc(task, settings, seed):
+  domain, name = dmc.parse_task(task)
+  return functools.partial(dmc.build, domain, name, settings, seed)
+
+
+def _shapeherd(task, settings, seed):
+  raise ValueError(f'task {task!r} is not available yet (ShapeHerd is a later issue); '
+                   f'available tasks: {TASKS["dmc"][0]}')
+
+
+# prefix -> (how its tasks are named, function(task, settings, seed) -> picklable constructor)
+TASKS = {'dmc': ('dmc_<domain>_<task>', _dmc), 'shapeherd': ('shapeherd', _shapeherd)}
+
+
+def constructor(task, config, mode='train', index=0):
+  """A picklable function of no arguments that builds the fully wrapped env.
+
+  It validates the task, mode and settings here, in the caller's process, so a bad name fails at
+  once with a one-line ValueError instead of a traceback from a worker.
+  """
+  if mode not in ('train', 'eval'):
+    raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+  prefix = str(task).split('_', 1)[0]
+  if prefix not in TASKS:
+    raise ValueError(f'unknown task {task!r}; valid tasks: {", ".join(v[0] for v in TASKS.values())}')
+  settings = {key: config[key] for key in SETTINGS}  # plain values: a Config need not be pickled
+  settings['render_size'] = tuple(int(x) for x in settings['render_size'])
+  if settings['action_repeat'] < 1:
+    raise ValueError(f'action_repeat must be >= 1, got {settings["action_repeat"]}')
+  seed = settings['seed'] * SEED_STRIDE + index + (EVAL_OFFSET if mode == 'eval' else 0)
+  return TASKS[prefix][1](task, settings, seed)
+
+
+def make(task, config, mode='train', index=0, parallel=True):
+  """The env that train.py uses: in a worker process (a parallel.Worker) unless parallel=False.
+
+  parallel=False builds the env in this process: fine for tests of TF-free code, but a DMC env
+  then segfaults on its first render if TensorFlow has been imported.
+  """
+  ctor = constructor(task, config, mode, index)
+  return Worker(ctor, name=f'{task}:{mode}:{index}') if parallel else ctor()
+
+
+def make_batch(task, config, count, mode='train'):
+  """A parallel.Batch of `count` envs (index 0..count-1), each in its own worker, stepped
+  concurrently by batch.step(actions); the workers start together, so startup overlaps too."""
+  if int(count) < 1:
+    raise ValueError(f'make_batch needs count >= 1, got {count}')
+  ctors = [constructor(task, config, mode, index) for index in range(count)]
+  return Batch([Worker(ctor, name=f'{task}:{mode}:{index}') for index, ctor in enumerate(ctors)])

@@ -1,0 +1,176 @@
+"""Metrics to the terminal, LOGDIR/metrics.jsonl and TensorBoard (after DreamerV2's Logger).
+
+  logger = Logger(logdir, step=0)         # outputs=('terminal', 'jsonl') never imports TensorFlow
+  logger.step = env_steps                 # every row is keyed by int(step) * multiplier
+  logger.add(metrics, prefix='train')     # scalars (averaged until the next write) and videos
+  logger.write(fps=True)                  # one row per output; fps = env steps/s since the last write
+
+metrics.jsonl gets one JSON object per write, {"step": int, name: float, ...}, appended and flushed
+as a whole line; non-finite values are written as null so every line stays strict JSON.
+"""
+
+import io
+import json
+import math
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+OUTPUTS = ('terminal', 'jsonl', 'tensorboard')
+
+
+class Logger:
+
+  def __init__(self, logdir, step=0, outputs=OUTPUTS, multiplier=1):
+    unknown = sorted(set(outputs) - set(OUTPUTS))
+    if unknown:
+      raise ValueError(f'Logger: unknown outputs {unknown}; valid outputs: {", ".join(OUTPUTS)}')
+    self.logdir = pathlib.Path(logdir).expanduser()
+    self.logdir.mkdir(parents=True, exist_ok=True)
+    self.step, self.multiplier = step, multiplier
+    kinds = {'terminal': _Terminal, 'jsonl': _Jsonl, 'tensorboard': _TensorBoard}
+    self._outputs = [kinds[name](self.logdir) for name in OUTPUTS if name in outputs]
+    self._scalars = {}  # name -> [sum, count]
+    self._videos = {}  # name -> uint8 frames (T, H, W, C)
+    self._last = None  # (step, time) of the previous write
+
+  def scalar(self, name, value):
+    """Accumulates a number (Python, numpy or TensorFlow scalar); write() logs the mean."""
+    total = self._scalars.setdefault(str(name), [0.0, 0])
+    total[0] += float(np.asarray(value))
+    total[1] += 1
+
+  def add(self, mapping, prefix=None):
+    """Scalars, and videos as arrays (T, H, W, C) or (B, T, H, W, C); names become prefix_name."""
+    for name, value in dict(mapping).items():
+      name = f'{prefix}_{name}' if prefix else str(name)
+      value = np.asarray(value)
+      if value.ndim == 0:
+        self.scalar(name, value)
+      elif value.ndim in (4, 5):
+        self.video(name, value)
+      else:
+        raise ValueError(f'Logger: {name} has shape {value.shape}; expected a scalar or a video '
+                         '(T, H, W, C) or (B, T, H, W, C)')
+
+  def video(self, name, frames):
+    """Frames (T, H, W, C), uint8 or float in [0, 1]; a batch (B, T, H, W, C) is tiled horizontally.
+    The last video given under a name before write() is the one written."""
+    frames = np.asarray(frames)
+    if frames.ndim == 5:
+      b, t, h, w, c = frames.shape
+      frames = frames.transpose((1, 2, 0, 3, 4)).reshape((t, h, b * w, c))
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
+      raise ValueError(f'Logger: video {name} has shape {frames.shape}; expected (T, H, W, 1|3|4)')
+    if frames.dtype != np.uint8:
+      frames = (np.clip(np.nan_to_num(frames.astype(np.float32)), 0, 1) * 255).round().astype(np.uint8)
+    self._videos[str(name)] = frames
+
+  def write(self, fps=False):
+    """Sends what was added since the last write to every output, then forgets it."""
+    step, now = int(self.step) * self.multiplier, time.perf_counter()
+    if fps and self._last is not None and now > self._last[1]:
+      self.scalar('fps', (step - self._last[0]) / (now - self._last[1]))
+    self._last = (step, now)
+    scalars = {name: total / count for name, (total, count) in sorted(self._scalars.items())}
+    videos = dict(sorted(self._videos.items()))
+    self._scalars.clear()
+    self._videos.clear()
+    if scalars or videos:
+      for output in self._outputs:
+        output(step, scalars, videos)
+
+  def close(self):
+    for output in self._outputs:
+      getattr(output, 'close', lambda: None)()
+
+
+def _format(value):
+  """Compact, about 3 significant digits: 0, 12.3, 0.00123, 1234, 1.23e6, -4.5e-5, nan."""
+  if math.isfinite(value) and 100 <= abs(value) < 1e6:
+    return f'{value:.0f}'
+  mantissa, e, exponent = f'{value:.3g}'.partition('e')
+  return f'{mantissa}e{int(exponent)}' if e else mantissa
+
+
+class _Terminal:
+
+  def __init__(self, logdir):
+    pass
+
+  def __call__(self, step, scalars, videos):
+    if scalars:
+      print(f'[{step}] ' + ' / '.join(f'{name} {_format(v)}' for name, v in scalars.items()),
+            flush=True)
+
+
+class _Jsonl:
+
+  def __init__(self, logdir):
+    self.path = logdir / 'metrics.jsonl'
+    # A run killed mid-line (by an older writer) must not glue its partial row to our first row.
+    self._newline = False
+    if self.path.exists() and self.path.stat().st_size:
+      with self.path.open('rb') as f:
+        f.seek(-1, 2)
+        self._newline = f.read(1) != b'\n'
+
+  def __call__(self, step, scalars, videos):
+    if not scalars:
+      return
+    row = {'step': step}
+    row.update((k, v if math.isfinite(v) else None) for k, v in scalars.items() if k != 'step')
+    line = ('\n' if self._newline else '') + json.dumps(row) + '\n'
+    with self.path.open('ab', buffering=0) as f:  # unbuffered: the whole line in one write call
+      f.write(line.encode())
+    self._newline = False
+
+
+class _TensorBoard:
+  """Legacy `Summary` protos: simple_value scalars and images, videos as animated GIFs (Pillow), as
+  upstream. TensorBoard reads them, and unlike tf.summary.scalar/image they need no tensorboard package."""
+
+  def __init__(self, logdir, fps=20):
+    import tensorflow as tf  # only here: the other outputs work without TensorFlow
+    self._tf, self._fps = tf, fps
+    self._writer = tf.summary.create_file_writer(str(logdir))
+
+  def __call__(self, step, scalars, videos):
+    tf = self._tf
+    summary = tf.compat.v1.Summary()
+    for name, value in scalars.items():
+      summary.value.add(tag=name, simple_value=value)
+    for name, frames in videos.items():
+      encoded, (height, width, channels) = self._encode(name, frames)
+      summary.value.add(tag=name, image=tf.compat.v1.Summary.Image(
+          height=height, width=width, colorspace=channels, encoded_image_string=encoded))
+    with self._writer.as_default():
+      tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
+    self._writer.flush()
+
+  def _encode(self, name, frames):
+    """(GIF bytes, frame shape), or a PNG strip of up to 8 frames where no GIF can be made."""
+    t, h, w, c = frames.shape
+    try:
+      if c not in (1, 3):
+        raise ValueError(f'GIF takes 1 or 3 channels, not {c}')
+      return _gif(frames, self._fps), (h, w, c)
+    except Exception as e:  # no Pillow, RGBA frames
+      print(f'Logger: video {name} as a strip of frames ({type(e).__name__}: {e})', file=sys.stderr)
+      strip = frames[np.linspace(0, t - 1, min(t, 8)).astype(int)].transpose((1, 0, 2, 3))
+      strip = strip.reshape((h, -1, c))
+      return self._tf.io.encode_png(strip).numpy(), strip.shape
+
+  def close(self):
+    self._writer.close()
+
+
+def _gif(frames, fps):
+  from PIL import Image
+  images = [Image.fromarray(frame[..., 0] if frame.shape[-1] == 1 else frame) for frame in frames]
+  buffer = io.BytesIO()
+  images[0].save(buffer, format='GIF', save_all=True, append_images=images[1:],
+                 duration=max(1, round(1000 / fps)), loop=0)
+  return buffer.getvalue()

@@ -1,0 +1,91 @@
+"""The agent: a world model plus an actor-critic trained in its imagination (DreamerV2 with VSG/SVSG)."""
+
+import numpy as np
+import tensorflow as tf
+
+from common import tfutils
+from dreamerv2_vsg.behavior import ActorCritic
+from dreamerv2_vsg.world_model import WorldModel
+
+
+class Agent(tfutils.Module):
+  """Acts with `policy` and learns with `train`, both traced once for fixed batch shapes.
+
+  obs_space / act_space: dicts of gymnasium Boxes as the environments give them; `discrete` says
+  whether the action space is one-hot.
+  """
+
+  def __init__(self, config, obs_space, act_space, discrete=False):
+    self.config = config
+    self.action_dim = int(act_space['action'].shape[0])
+    self.discrete = discrete
+    self.wm = WorldModel(config, image_shape=tuple(obs_space['image'].shape))
+    self.behavior = ActorCritic(config, self.action_dim, discrete)
+    self._policy = tfutils.TracedFunction(self._policy_step, name='agent.policy')
+    self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='agent.train')
+    self._report = tfutils.TracedFunction(self.wm.openl_video, name='agent.report')
+    self._built = False
+
+  def build(self):
+    """Creates every variable eagerly (networks and optimizer slots); runs no update."""
+    if self._built:
+      return
+    self.wm.build(self.action_dim)
+    feat = self.wm.dynamics.get_feat(self.wm.dynamics.initial(1))
+    self.behavior.build(int(feat.shape[-1]), feat.dtype)
+    self._built = True
+
+  def initial_state(self, batch):
+    return (self.wm.dynamics.initial(batch), tf.zeros([batch, self.action_dim], self.wm.dtype))
+
+  def policy(self, obs, state=None, mode='train'):
+    """Actions for a batch of observations: sampled in 'train', the mode in 'eval' (spec e.5).
+
+    The state carries (latent, previous action); `is_first` in obs resets it inside the posterior
+    step, so environments that restart need nothing else.
+    """
+    self.build()
+    obs = {k: tf.convert_to_tensor(obs[k]) for k in ('image', 'is_first')}
+    if state is None:
+      state = self.initial_state(int(obs['image'].shape[0]))
+    action, state = self._policy(obs, state, tf.constant(mode == 'eval'))
+    return action.numpy(), state
+
+  def _policy_step(self, obs, state, evaluate):
+    latent, prev_action = state
+    image = tf.cast(obs['image'], self.wm.dtype) / 255.0 - 0.5
+    embed = self.wm.encoder(image)
+    latent, _ = self.wm.dynamics.obs_step(latent, prev_action, embed, obs['is_first'])
+    dist = self.behavior.actor(self.wm.dynamics.get_feat(latent))
+    action = tf.cond(evaluate, dist.mode, dist.sample)
+    return tf.cast(action, tf.float32), (latent, tf.cast(action, self.wm.dtype))
+
+  def train(self, data):
+    """One update of world model, actor and critic on a replay batch; returns numpy metrics."""
+    self.build()
+    metrics = self._train({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    return {k: float(v) for k, v in metrics.items()}
+
+  def _train_step(self, data):
+    post, metrics = self.wm.train_step(data)
+    metrics.update(self.behavior.train_step(self.wm, post, data['is_terminal']))
+    return metrics
+
+  def report(self, data):
+    """Open-loop video prediction frames (T, H, W, C) in [0, 1] for the logger."""
+    self.build()
+    return self._report({k: tf.convert_to_tensor(v) for k, v in data.items()}).numpy()
+
+  @property
+  def checkpoint_variables(self):
+    """Everything a resumed run needs, in a stable order: networks, optimizer states, counters."""
+    return (self.wm.variables + self.wm.opt.variables + self.behavior.variables
+            + self.behavior.actor_opt.variables + self.behavior.critic_opt.variables
+            + [self.behavior.updates])
+
+
+def random_actions(batch, action_dim, discrete, rng):
+  """Uniform random actions for prefill: uniform in [-1, 1]^A, or uniform one-hot."""
+  if discrete:
+    return np.eye(action_dim, dtype=np.float32)[rng.integers(0, action_dim, batch)]
+  return rng.uniform(-1, 1, (batch, action_dim)).astype(np.float32)

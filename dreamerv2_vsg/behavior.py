@@ -1,0 +1,142 @@
+"""Behavior learning in imagination (Section 3.2): actor and critic on imagined trajectories.
+
+Index conventions follow upstream DreamerV2 (spec d.2, d.6 [Rec]): an imagined sequence holds H + 1
+states s_0 (the start) ... s_H; action k >= 1 was sampled at s_{k-1}; lambda-returns R_0 ... R_{H-1}.
+"""
+
+import tensorflow as tf
+
+from common import nets
+from common import tfutils
+
+sg = tf.stop_gradient
+
+
+def lambda_return(reward, value, discount, bootstrap, lambda_):
+  """R_k = r_k + d_k [(1 - lambda) v_{k+1} + lambda R_{k+1}], R_L = bootstrap (time-major, float32).
+
+  The target of the critic's Eq. 4 and the objective of the actor's Eq. 5 (V^lambda of DreamerV1).
+  """
+  next_value = tf.concat([value[1:], bootstrap[None]], 0)
+  inputs = reward + discount * (1 - lambda_) * next_value
+  return tf.scan(lambda agg, cur: cur[0] + cur[1] * lambda_ * agg, (inputs, discount), bootstrap,
+                 reverse=True)
+
+
+class ActorCritic(tfutils.Module):
+  """Stochastic actor p(a | s) and deterministic critic v(s) with a slow target copy."""
+
+  def __init__(self, config, actions, discrete):
+    self.config = config
+    p = tfutils.resolve_precision(config.precision)
+    actor = dict(config.actor)
+    if actor['dist'] == 'auto':
+      actor['dist'] = 'onehot' if discrete else 'trunc_normal'
+    self.actor = nets.MLP(**actor, actions=actions, precision=p, name='actor')
+    self.critic = nets.MLP(**config.critic, precision=p, name='critic')
+    self.slow_critic = nets.MLP(**config.critic, precision=p, name='slow_critic')
+    self.actor_opt = tfutils.Optimizer('actor', **config.actor_opt, precision=p)
+    self.critic_opt = tfutils.Optimizer('critic', **config.critic_opt, precision=p)
+    self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='critic_updates')
+    grad = config.actor_grad
+    if grad == 'auto':
+      grad = 'reinforce' if discrete else 'dynamics'
+    if grad not in ('dynamics', 'reinforce', 'both'):
+      raise ValueError(f"actor_grad must be dynamics, reinforce, both or auto, got {grad!r}")
+    self._grad = grad
+
+  def build(self, feat_size, dtype):
+    feat = tf.zeros([1, feat_size], dtype)
+    for net in (self.actor, self.critic, self.slow_critic):
+      net(feat)
+    self.actor_opt.build(self.actor.trainable_variables)
+    self.critic_opt.build(self.critic.trainable_variables)
+
+  def train_step(self, world_model, start, is_terminal):
+    """One actor and one critic update from imagined rollouts of every start state.
+
+    start: posterior states (B, T, ...), used as constants; is_terminal: (B, T).
+    """
+    self._update_slow_target()
+    start = tfutils.map_structure(lambda x: sg(tf.reshape(x, [-1] + x.shape[2:].as_list())), start)
+    with tf.GradientTape() as actor_tape:
+      seq = self.imagine(world_model, start, tf.reshape(is_terminal, [-1]))
+      reward = tf.cast(world_model.heads['reward'](seq['feat']).mode(), tf.float32)
+      target, value = self.target(seq, reward)
+      actor_loss, metrics = self.actor_loss(seq, target)
+    with tf.GradientTape() as critic_tape:
+      critic_loss = self.critic_loss(seq, target)
+    metrics.update(self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables))
+    metrics.update(self.critic_opt.minimize(critic_tape, critic_loss,
+                                            self.critic.trainable_variables))
+    metrics.update(reward_mean=tf.reduce_mean(reward), critic_target=tf.reduce_mean(target),
+                   critic_slow=tf.reduce_mean(value))
+    return metrics
+
+  def imagine(self, world_model, start, is_terminal):
+    """Rolls the prior forward H steps from N start states with actions from the actor (time-major)."""
+    dyn, horizon = world_model.dynamics, self.config.imag_horizon
+    feat = dyn.get_feat(start)
+    first_action = tf.zeros_like(self.actor(feat).mode())
+
+    def step(prev, _):
+      state, _, feat = prev
+      action = tf.cast(self.actor(sg(feat)).sample(), feat.dtype)
+      state = dyn.img_step(state, action)
+      return state, action, dyn.get_feat(state)
+
+    states, actions, feats = tf.scan(step, tf.range(horizon), (start, first_action, feat))
+    stack = lambda first, rest: tf.concat([first[None], rest], 0)
+    seq = {'feat': stack(feat, feats), 'action': stack(first_action, actions)}
+    if 'discount' in world_model.heads:
+      disc = tf.cast(world_model.heads['discount'](seq['feat']).mean(), tf.float32)
+      # The first state is real: its discount comes from the data (spec d.3).
+      true_first = (1.0 - tf.cast(is_terminal, tf.float32)) * self.config.discount
+      disc = tf.concat([true_first[None], disc[1:]], 0)
+    else:
+      disc = self.config.discount * tf.ones(tf.shape(seq['feat'])[:-1], tf.float32)
+    seq['discount'] = disc
+    # Weight of step k: the probability of reaching it, prod_{j<k} d_j (a stop-gradient constant).
+    seq['weight'] = sg(tf.math.cumprod(tf.concat([tf.ones_like(disc[:1]), disc[:-1]], 0), 0))
+    return seq
+
+  def target(self, seq, reward):
+    """Lambda-returns from the slow critic (spec d.4): targets for s_0 ... s_{H-1}."""
+    critic = self.slow_critic if self.config.slow_target else self.critic
+    value = tf.cast(critic(seq['feat']).mode(), tf.float32)
+    target = lambda_return(reward[:-1], value[:-1], seq['discount'][:-1], value[-1],
+                           self.config.discount_lambda)
+    return target, value[:-1]
+
+  def actor_loss(self, seq, target):
+    """Eq. 5: -eta_d V^lambda (dynamics backprop) - eta_e H[a | s], weighted by seq['weight']."""
+    policy = self.actor(sg(seq['feat'][:-2]))
+    if self._grad == 'dynamics':
+      objective = target[1:]
+    else:
+      critic = self.slow_critic if self.config.slow_target else self.critic
+      baseline = tf.cast(critic(seq['feat'][:-2]).mode(), tf.float32)
+      advantage = sg(target[1:] - baseline)
+      action = sg(tf.cast(seq['action'][1:-1], tf.float32))
+      objective = policy.log_prob(action) * advantage
+      if self._grad == 'both':
+        mix = self.config.actor_grad_mix
+        objective = mix * target[1:] + (1 - mix) * objective
+    entropy = policy.entropy()
+    objective += self.config.actor_ent * entropy
+    loss = -tf.reduce_mean(seq['weight'][:-2] * objective)
+    return loss, {'actor_ent': tf.reduce_mean(entropy)}
+
+  def critic_loss(self, seq, target):
+    """Eq. 4: regression of v(s_k) on sg(R_k), weighted like the actor (both codes do)."""
+    dist = self.critic(sg(seq['feat'][:-1]))
+    return -tf.reduce_mean(seq['weight'][:-1] * dist.log_prob(sg(target)))
+
+  def _update_slow_target(self):
+    """Hard copy of the critic every `slow_target_update` updates, starting at update 0 (spec d.5)."""
+    if self.config.slow_target:
+      if self.updates % self.config.slow_target_update == 0:
+        mix = tf.where(self.updates == 0, 1.0, self.config.slow_target_fraction)
+        for source, target in zip(self.critic.variables, self.slow_critic.variables):
+          target.assign(mix * source + (1 - mix) * target)
+    self.updates.assign_add(1)

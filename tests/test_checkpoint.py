@@ -1,0 +1,57 @@
+"""Checkpoints: round trip of networks, optimizer state and counters; clear errors on mismatch."""
+
+import gymnasium
+import numpy as np
+import pytest
+
+from common import checkpoint
+from dreamerv2_vsg.agent import Agent
+from tests.conftest import make_batch, make_config
+
+
+def _agent(method='dreamerv2', **flags):
+  obs_space = {'image': gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8)}
+  act_space = {'action': gymnasium.spaces.Box(-1, 1, (2,), np.float32)}
+  agent = Agent(make_config(method, **flags), obs_space, act_space)
+  agent.build()
+  return agent
+
+
+def test_round_trip_restores_networks_optimizers_and_counters(tmp_path):
+  agent = _agent()
+  data = make_batch(batch=4, length=10, action_dim=2)
+  agent.train(data)
+  path = checkpoint.save(tmp_path / 'checkpoint.npz', agent.checkpoint_variables, step=1234)
+  assert [p.name for p in tmp_path.iterdir()] == ['checkpoint.npz']      # no temporary left
+  saved = [v.numpy().copy() for v in agent.checkpoint_variables]
+  fresh = _agent()
+  extra = checkpoint.load(path, fresh.checkpoint_variables)
+  assert extra == {'step': 1234}
+  for var, value in zip(fresh.checkpoint_variables, saved):
+    np.testing.assert_array_equal(var.numpy(), value)
+  # Among them the optimizers' moments and step counts, and the slow-critic update counter.
+  assert int(fresh.wm.opt._opt.iterations.numpy()) == 1
+  assert int(fresh.behavior.updates.numpy()) == 1
+  moments = [v for v in fresh.wm.opt.variables if np.any(v.numpy()) and v.shape.rank]
+  assert moments, 'the Adam moments were not restored'
+  fresh.train(data)   # and the restored agent trains on
+  assert int(fresh.wm.opt._opt.iterations.numpy()) == 2
+
+
+def test_mismatched_config_is_a_clear_error(tmp_path):
+  path = checkpoint.save(tmp_path / 'c.npz', _agent().checkpoint_variables)
+  other = _agent(rssm__deter=16)
+  before = [v.numpy().copy() for v in other.checkpoint_variables]
+  with pytest.raises(checkpoint.CheckpointError, match='has shape .* the model expects'):
+    checkpoint.load(path, other.checkpoint_variables)
+  for var, value in zip(other.checkpoint_variables, before):   # nothing half-assigned
+    np.testing.assert_array_equal(var.numpy(), value)
+  with pytest.raises(checkpoint.CheckpointError, match='holds .* variables, the model has'):
+    checkpoint.load(path, _agent('vsg').checkpoint_variables)
+
+
+def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
+  path = tmp_path / 'c.npz'
+  path.write_bytes(b'not a zip')
+  with pytest.raises(checkpoint.CheckpointError, match='cannot be read'):
+    checkpoint.load(path, [])

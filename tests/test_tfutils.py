@@ -1,0 +1,76 @@
+"""Precision and XLA switches, oneDNN default, variable collection and the optimizer."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import tfutils
+
+
+def test_auto_precision_and_jit_resolve_by_device():
+  has_gpu = bool(tf.config.list_physical_devices('GPU'))
+  assert tfutils.resolve_precision('auto') == (16 if has_gpu else 32)
+  assert tfutils.resolve_jit('auto') == has_gpu
+  assert tfutils.resolve_precision('16') == 16 and tfutils.resolve_precision(32) == 32
+  assert tfutils.resolve_jit('False') is False and tfutils.resolve_jit(True) is True
+
+
+@pytest.mark.parametrize('fn, value, message', [
+    (tfutils.resolve_precision, '8', "precision must be 16, 32 or 'auto', got '8'"),
+    (tfutils.resolve_jit, 'maybe', "jit must be True, False or 'auto', got 'maybe'"),
+])
+def test_bad_switch_values_name_the_valid_ones(fn, value, message):
+  with pytest.raises(ValueError, match=message):
+    fn(value)
+
+
+@pytest.mark.parametrize('preset, expected', [(None, '1'), ('0', '0')])
+def test_common_enables_onednn_unless_the_user_chose(preset, expected):
+  env = {k: v for k, v in os.environ.items() if k != 'TF_ENABLE_ONEDNN_OPTS'}
+  if preset is not None:
+    env['TF_ENABLE_ONEDNN_OPTS'] = preset
+  code = 'import os, common; print(os.environ["TF_ENABLE_ONEDNN_OPTS"])'
+  out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                       cwd=os.path.dirname(os.path.dirname(__file__)), check=True)
+  assert out.stdout.strip() == expected
+
+
+class _Pair(tfutils.Module):
+  def __init__(self):
+    self.first = keras.layers.Dense(3)
+    self.nested = {'inner': [keras.layers.Dense(2)]}
+
+
+def test_module_collects_keras_variables_in_order():
+  module = _Pair()
+  module.first(tf.zeros([1, 4]))
+  module.nested['inner'][0](tf.zeros([1, 3]))
+  shapes = [tuple(v.shape) for v in module.trainable_variables]
+  assert shapes == [(4, 3), (3,), (3, 2), (2,)]
+  assert len(module.variables) == 4
+
+
+def test_weight_decay_is_decoupled_and_unscaled_by_the_learning_rate():
+  # Spec h.36: with a zero gradient, one step multiplies every variable by (1 - wd).
+  var = tf.Variable(np.arange(1.0, 5.0, dtype=np.float32))
+  opt = tfutils.Optimizer('test', lr=1e-3, wd=0.1)
+  opt.build([var])
+  with tf.GradientTape() as tape:
+    loss = 0.0 * tf.reduce_sum(var)
+  metrics = opt.minimize(tape, loss, [var])
+  np.testing.assert_allclose(var.numpy(), 0.9 * np.arange(1.0, 5.0), rtol=1e-6)
+  assert float(metrics['test_grad_norm']) == 0.0
+
+
+def test_missing_gradient_names_the_variable():
+  used, unused = tf.Variable(1.0, name='used'), tf.Variable(2.0, name='unused')
+  opt = tfutils.Optimizer('test', lr=1e-3)
+  with tf.GradientTape() as tape:
+    loss = used * 2.0
+  with pytest.raises(ValueError, match='test: no gradient reaches'):
+    opt.minimize(tape, loss, [used, unused])

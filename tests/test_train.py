@@ -1,0 +1,88 @@
+"""train.py end to end on DeepMind Control: every method, metrics, checkpoints and resuming."""
+
+import json
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import METHODS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Short episodes (40 agent steps) so a run sees many episodes, updates, evaluations and logs.
+QUICK = ['--task', 'dmc_cartpole_balance', '--time_limit', '80', '--prefill', '160',
+         '--eval_every', '400', '--log_every', '200', '--checkpoint_every', '400']
+REQUIRED = {'train_return', 'train_length', 'eval_return', 'eval_length', 'model_loss', 'image_loss',
+            'reward_loss', 'kl_loss', 'kl', 'actor_loss', 'critic_loss', 'actor_ent', 'fps'}
+GATED = {'sparsity_loss', 'gate_prob', 'gate_open_rate'}
+
+
+def train(logdir, *args, timeout=600):
+  return subprocess.run([sys.executable, 'train.py', '--logdir', str(logdir), *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def rows(logdir):
+  return [json.loads(line) for line in (logdir / 'metrics.jsonl').read_text().splitlines()]
+
+
+@pytest.mark.parametrize('method', METHODS)
+def test_debug_run_writes_metrics(method, tmp_path):
+  result = train(tmp_path, '--configs', 'dmc', method, 'debug', *QUICK, '--steps', '800')
+  assert result.returncode == 0, result.stderr[-3000:]
+  logged = rows(tmp_path)
+  keys = set().union(*logged)
+  expected = REQUIRED | (GATED if method in ('vsg', 'vsg_gaussian', 'svsg') else set())
+  assert expected <= keys, sorted(expected - keys)
+  for row in logged:
+    assert isinstance(row['step'], int)
+    for key, value in row.items():
+      assert value is None or math.isfinite(value), (key, value)
+  assert max(r['step'] for r in logged) >= 800
+  assert (tmp_path / 'config.yaml').exists() and (tmp_path / 'checkpoint.npz').exists()
+  episodes = sorted((tmp_path / 'train_episodes').glob('*.npz'))
+  # 80 env steps per episode at repeat 2: 40 agent steps, recorded in the file name.
+  assert len(episodes) >= 10 and all(p.stem.endswith('-40') for p in episodes)
+
+
+def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
+  args = ['--configs', 'dmc', 'dreamerv2', 'debug', *QUICK]
+  process = subprocess.Popen([sys.executable, 'train.py', '--logdir', str(tmp_path), *args,
+                              '--steps', '100000'], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 300
+    while not (tmp_path / 'checkpoint.npz').exists():   # the first checkpoint, at env step 400
+      assert time.time() < deadline and process.poll() is None, 'no checkpoint was written'
+      time.sleep(0.5)
+    time.sleep(3)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  rows_before = rows(tmp_path)
+  killed_step = max(r['step'] for r in rows_before)
+  episodes_before = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
+  saved_steps = 40 * len(episodes_before) * 2
+  result = train(tmp_path, *args, '--steps', str(saved_steps + 400))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'starting at env step {saved_steps}' in result.stdout
+  assert 'resumed from' in result.stdout and 'pretrain' not in result.stdout
+  after = rows(tmp_path)
+  assert after[:len(rows_before)] == rows_before                      # old rows kept as they were
+  assert max(r['step'] for r in after) >= saved_steps + 400 > killed_step
+  episodes_after = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
+  assert set(episodes_before) < set(episodes_after)      # nothing lost, nothing rewritten
+  assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
+
+
+def test_unknown_task_is_a_clear_error(tmp_path):
+  result = train(tmp_path / 'run', '--configs', 'dmc', 'vsg', 'debug', '--task', 'dmc_walkr_walk')
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "unknown task 'dmc_walkr_walk'" in lines[0] and 'walker' in lines[0]
+  assert not (tmp_path / 'run').exists()
