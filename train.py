@@ -104,7 +104,9 @@ def main(argv=None):
   prefill = max(0, config.prefill // repeat - train_replay.stats['total_steps'])
   if prefill or not train_replay.stats['total_episodes']:
     print(f'prefill: {prefill} agent steps of random actions', flush=True)
-    train_driver(random_policy, steps=prefill, episodes=0 if prefill else 1)
+    train_driver(random_policy, steps=prefill)
+    if not train_replay.stats['total_episodes']:  # the replay samples finished episodes only
+      train_driver(random_policy, episodes=1)
     train_driver.reset()
   if not eval_replay.stats['total_episodes']:  # seeds the eval replay for open-loop videos; not logged
     Driver(eval_envs, action_dim, on_step=[eval_replay.add_step])(random_policy, episodes=1)

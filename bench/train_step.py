@@ -20,22 +20,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
-
-
-def synthetic_batch(config, action_dim, seed=0):
-  import numpy as np
-  rng = np.random.default_rng(seed)
-  batch, length = config.dataset.batch, config.dataset.length
-  height, width = config.render_size
-  data = {
-      'image': rng.integers(0, 256, (batch, length, height, width, 3), dtype=np.uint8),
-      'action': rng.uniform(-1, 1, (batch, length, action_dim)).astype(np.float32),
-      'reward': rng.normal(size=(batch, length)).astype(np.float32),
-      'is_first': np.zeros((batch, length), bool),
-      'is_terminal': np.zeros((batch, length), bool),
-  }
-  data['is_first'][:, 0] = True
-  return data
+from tests.conftest import make_batch  # noqa: E402  (the synthetic batch the tests use too)
 
 
 def peak_rss_mb():
@@ -62,7 +47,9 @@ def main(argv):
   agent = Agent(config, obs_space, act_space)
   agent.build()
   model = agent.wm
-  data = {k: tf.constant(v) for k, v in synthetic_batch(config, args.action_dim).items()}
+  data = make_batch(config.dataset.batch, config.dataset.length, args.action_dim,
+                    image_shape=tuple(config.render_size) + (3,))
+  data = {k: tf.constant(v) for k, v in data.items()}
   if args.part == 'agent':
     step, traced = (lambda: agent.train(data)['model_loss']), agent._train
   else:

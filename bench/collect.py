@@ -1,0 +1,67 @@
+"""Times collection as train.py does it: the agent's policy acting in N parallel environments.
+
+  python bench/collect.py --configs dmc vsg --task dmc_walker_walk --envs_list 1 2 --steps 200
+
+For each N, builds the real agent from the configs (untrained weights: acting costs the same) and
+steps N worker environments through the training Driver with the sampling policy, without training
+updates. Prints env frames/s (agent steps x action_repeat, summed over envs), the policy's share of
+the time, and as its last line a JSON object with the figures.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from common import config as configlib  # noqa: E402
+
+
+def main(argv):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+  parser.add_argument('--envs_list', type=int, nargs='+', default=[1, 2])
+  parser.add_argument('--steps', type=int, default=200, help='timed agent steps per env')
+  args, rest = parser.parse_known_args(argv)
+  config = configlib.parse_or_exit(rest, prog='bench/collect.py')
+
+  import envs
+  from common.driver import Driver
+  from dreamerv2_vsg.agent import Agent
+
+  results = []
+  for count in args.envs_list:
+    batch = envs.make_batch(config.task, config, count)
+    try:
+      agent = Agent(config, batch.obs_space, batch.act_space, envs.is_discrete(batch.act_space['action']))
+      policy_time = 0.0
+
+      def policy(obs, state):
+        nonlocal policy_time
+        start = time.perf_counter()
+        out = agent.policy(obs, state, mode='train')
+        policy_time += time.perf_counter() - start
+        return out
+
+      driver = Driver(batch, int(batch.act_space['action'].shape[0]))
+      driver(policy, steps=10 * count)                      # warm-up: trace the policy, start envs
+      policy_time = 0.0
+      start = time.perf_counter()
+      driver(policy, steps=args.steps * count)
+      seconds = time.perf_counter() - start
+    finally:
+      batch.close()
+    frames = args.steps * count * config.action_repeat / seconds
+    results.append({'envs': count, 'frames_per_s': round(frames, 1),
+                    'agent_steps_per_s': round(args.steps * count / seconds, 1),
+                    'policy_share': round(policy_time / seconds, 2)})
+    print(f'{config.method} acting on {config.task} with {count} env(s): {frames:.0f} env frames/s, '
+          f'{args.steps * count / seconds:.1f} agent steps/s, policy {policy_time / seconds:.0%} of '
+          f'the time', flush=True)
+  print(json.dumps({'task': config.task, 'method': config.method, 'deter': config.rssm.deter,
+                    'results': results}))
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])

@@ -1,0 +1,77 @@
+"""Does the agent learn? Trains a short run and compares its evaluation return with a random policy.
+
+  python bench/learning.py --configs dmc vsg debug --task dmc_cartpole_balance --steps 20000
+
+Runs train.py with the given configs and flags (a fresh logdir under bench/out/ unless --logdir is
+given), then plays `--random_eps` episodes with uniform random actions on the same task and
+settings. Prints the last evaluation returns of the run and the random returns; the last line is a
+JSON object with both.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from common import config as configlib  # noqa: E402
+
+
+def random_returns(config, episodes, seed=0):
+  batch = envs.make_batch(config.task, config, 1, mode='eval')
+  try:
+    space = batch.act_space['action']
+    space.seed(seed)
+    returns = []
+    for _ in range(episodes):
+      obs, total = batch.reset()[0], 0.0
+      while not obs['is_last']:
+        obs = batch.step([{'action': space.sample()}])[0]
+        total += float(obs['reward'])
+      returns.append(total)
+    return returns
+  finally:
+    batch.close()
+
+
+def main(argv):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
+  parser.add_argument('--random_eps', type=int, default=10)
+  parser.add_argument('--last_evals', type=int, default=3, help='eval rows averaged at the end')
+  args, rest = parser.parse_known_args(argv)
+  config = configlib.parse_or_exit(rest, prog='bench/learning.py')
+  if '--logdir' not in rest:
+    stamp = time.strftime('%Y%m%dT%H%M%S')
+    rest += ['--logdir', str(ROOT / 'bench' / 'out' / f'{config.task}-{config.method}-{stamp}')]
+    config = configlib.parse_or_exit(rest, prog='bench/learning.py')
+  start = time.perf_counter()
+  subprocess.run([sys.executable, str(ROOT / 'train.py'), *rest], cwd=ROOT, check=True)
+  seconds = time.perf_counter() - start
+  rows = [json.loads(line) for line in
+          (pathlib.Path(config.logdir) / 'metrics.jsonl').read_text().splitlines()]
+  evals = [(r['step'], r['eval_return']) for r in rows if r.get('eval_return') is not None]
+  last = [y for _, y in evals[-args.last_evals:]]
+  rand = random_returns(config, args.random_eps, seed=config.seed)
+  result = {
+      'task': config.task, 'method': config.method, 'steps': config.steps, 'train_seconds':
+      round(seconds), 'eval_curve': evals, 'final_eval_return': round(statistics.mean(last), 1),
+      'random_return_mean': round(statistics.mean(rand), 1),
+      'random_return_std': round(float(np.std(rand)), 1), 'random_episodes': len(rand),
+  }
+  print(f"{config.method} on {config.task} after {config.steps} env steps ({seconds:.0f} s): "
+        f"eval return {result['final_eval_return']} (mean of the last {len(last)} evaluations); "
+        f"random policy {result['random_return_mean']} ± {result['random_return_std']} over "
+        f"{len(rand)} episodes")
+  print(json.dumps(result))
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])
