@@ -46,10 +46,15 @@ class Driver:
     return step, episode
 
   def _reset_finished(self):
-    for index, env in enumerate(self._envs):
-      if self._obs[index] is None:
-        obs = env.reset()
-        self._record(index, {**obs, 'action': np.zeros(self._action_dim, np.float32)})
+    indices = [i for i, obs in enumerate(self._obs) if obs is None]
+    if all(hasattr(self._envs[i], 'reset_async') for i in indices):
+      for i in indices:
+        self._envs[i].reset_async()
+      results = [self._envs[i].result() for i in indices]
+    else:
+      results = [self._envs[i].reset() for i in indices]
+    for index, obs in zip(indices, results):
+      self._record(index, {**obs, 'action': np.zeros(self._action_dim, np.float32)})
 
   def _step_all(self, actions):
     if all(hasattr(env, 'step_async') for env in self._envs):

@@ -53,8 +53,7 @@ class Agent(tfutils.Module):
 
   def _policy_step(self, obs, state, evaluate):
     latent, prev_action = state
-    image = tf.cast(obs['image'], self.wm.dtype) / 255.0 - 0.5
-    embed = self.wm.encoder(image)
+    embed = self.wm.encoder(self.wm.preprocess_image(obs['image']))
     latent, _ = self.wm.dynamics.obs_step(latent, prev_action, embed, obs['is_first'])
     dist = self.behavior.actor(self.wm.dynamics.get_feat(latent))
     action = tf.cond(evaluate, dist.mode, dist.sample)

@@ -46,11 +46,15 @@ class WorldModel(tfutils.Module):
   def preprocess(self, data):
     """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
     data = dict(data)
-    data['image'] = tf.cast(data['image'], self.dtype) / 255.0 - 0.5
+    data['image'] = self.preprocess_image(data['image'])
     data['action'] = tf.cast(data['action'], self.dtype)
     data['reward'] = REWARD_TRANSFORMS[self.config.clip_rewards](tf.cast(data['reward'], tf.float32))
     data['discount'] = (1.0 - tf.cast(data['is_terminal'], tf.float32)) * self.config.discount
     return data
+
+  def preprocess_image(self, image):
+    """uint8 pixels to [-0.5, 0.5] in the compute dtype."""
+    return tf.cast(image, self.dtype) / 255.0 - 0.5
 
   def loss(self, data, state=None):
     """Eq. 3: image, reward (and discount) log losses + beta KL + alpha sparsity. Returns
