@@ -1,53 +1,392 @@
-"""Summarizes runs laid out as LOGDIR/<task>/<method>/<seed>/metrics.jsonl: python plot.py LOGDIR ...
+"""Learning-curve figures and final-score tables from runs and published score files.
 
-Today it prints the last logged value of --yaxis per task and method (mean and std over seeds); the
-paper's figures (Figure 3c, Figure 4) and baseline overlays are the plotting issue.
+  python plot.py LOGDIR [LOGDIR ...] [--baselines FILE ...] [--outdir DIR]
+  python plot.py --paper --baselines ../shared/scores/*.json --outdir plots  # published only
+
+Inputs: runs laid out as LOGDIR/<task>/<method>/<seed>/metrics.jsonl (what train.py writes: one
+JSON object per line with `step` in env steps), and score files in upstream DreamerV2's format (a
+JSON list of {task, method, seed, xs, ys}). A score file may be given as LABEL=FILE; its label
+defaults to "paper" for vsg-paper-*.json, "upstream" for dreamerv2-*.json, else the file's stem.
+
+Outputs in --outdir: dmc.png/.pdf (one panel per dmc_* task; Figure 4), shapeherd.png/.pdf (one
+panel per shapeherd*/bringbackshapes* task plus the final mean +- std per method; Figure 3c),
+scores.md and scores.json (final score per task, method and source), curves.json (our runs
+binned, one record per seed, in the score-file format so they can serve as baselines).
+
+Binning (spec g.5, h.38): per run, borders 0, w, 2w, ... up to the largest multiple of w not
+above the run's last x (after --xlim); bin (start, stop] gets the mean of the ys in it, at
+x = stop; x = 0 is dropped. Default w: dmc 5e4 (spec g.7), shapeherd/bringbackshapes 1e5, atari
+1e6, crafter 1e4, else 1e5. Across seeds (unlike upstream, which pads short seeds with their last
+value) a seed that has no value in a bin is left out of that bin's mean and std (population std,
+ddof 0, as upstream); a bin is drawn where at least one seed has data. Final score: at the last
+bin every seed reached (the bin at --xlim when all seeds got there). Colour = method (fixed per
+name; VSGC and VSG(C) share VSG's), line style = source (ours solid, paper dashed, upstream
+dotted, others next). Methods are matched across sources case-insensitively (scores table). Y
+values that are lists (the reference code's repeated scalars) are averaged; nulls are skipped.
 """
 
 import argparse
 import collections
 import json
+import math
 import pathlib
-import statistics
+import re
 import sys
+import time
+
+import numpy as np
+
+from common import plotting  # matplotlib with the Agg backend; never TensorFlow
+
+OURS = 'ours'
+PAPER_TASKS = ('cartpole_swingup', 'finger_turn_hard', 'hopper_stand', 'pendulum_swingup',
+               'quadruped_run', 'quadruped_walk', 'reacher_easy', 'walker_walk')
+PAPER_REGEX = (r'^dmc_(' + '|'.join(PAPER_TASKS) + r')$'
+               r'|^shapeherd$|^bringbackshapes_sparse_distract0_size1\.0$')
+PAPER_XLIM = {'dmc': 5e5, 'shapes': 1e6}
+BINS = {'dmc': 5e4, 'shapes': 1e5, 'atari': 1e6, 'crafter': 1e4, 'other': 1e5}
+KNOWN_LABELS = (('vsg-paper', 'paper'), ('dreamerv2-', 'upstream'))
+
+
+def suite(task):
+  if task.startswith('dmc_'):
+    return 'dmc'
+  if task.startswith(('shapeherd', 'bringbackshapes')):
+    return 'shapes'
+  prefix = task.split('_', 1)[0]
+  return prefix if prefix in BINS else 'other'
+
+
+def warn(message):
+  print(f'warning: {message}', file=sys.stderr)
+
+
+def _number(value):
+  """Float of a JSON number, the mean of a list of numbers, None for null; ValueError otherwise."""
+  if isinstance(value, list) and value:
+    return float(np.mean([_number(v) for v in value]))
+  if isinstance(value, (int, float)) and not isinstance(value, bool):
+    return float(value)
+  if value is None:
+    return None
+  raise ValueError(f'{value!r} is not a number')
+
+
+def read_metrics(path, xaxis, yaxis):
+  """(xs, ys) of the rows holding both keys; bad lines are reported on stderr with their number."""
+  try:
+    text = path.read_text()
+  except (OSError, UnicodeDecodeError) as error:
+    warn(f'{path}: cannot be read ({error}); skipped')
+    return [], []
+  if not text.strip():
+    warn(f'{path}: empty file; skipped')
+    return [], []
+  lines = text.split('\n')
+  xs, ys = [], []
+  for number, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      last = number == len(lines)  # no newline after it: cut mid-write
+      warn(f'{path}:{number}: ' + ('partial last line (still being written?)' if last
+                                   else 'not JSON') + '; skipped')
+      continue
+    if not isinstance(row, dict):
+      warn(f'{path}:{number}: not a JSON object; skipped')
+      continue
+    if xaxis not in row or yaxis not in row:
+      continue
+    try:
+      x, y = _number(row[xaxis]), _number(row[yaxis])
+    except ValueError as error:
+      warn(f'{path}:{number}: {error}; skipped')
+      continue
+    if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
+      xs.append(x)
+      ys.append(y)
+  return xs, ys
 
 
 def read_runs(logdirs, xaxis, yaxis):
-  """{(task, method): {seed: (x, y) of the last row that has both keys}}; bad files are reported."""
-  runs = collections.defaultdict(dict)
-  for logdir in logdirs:
-    for path in sorted(pathlib.Path(logdir).glob('*/*/*/metrics.jsonl')):
-      seed, method, task = path.parent.name, path.parent.parent.name, path.parent.parent.parent.name
-      last = None
-      for number, line in enumerate(path.read_text().splitlines(), 1):
-        try:
-          row = json.loads(line)
-        except json.JSONDecodeError:
-          print(f'warning: {path}:{number} is not JSON; skipped', file=sys.stderr)
-          continue
-        if xaxis in row and yaxis in row:
-          last = (row[xaxis], row[yaxis])
-      if last is None:
-        print(f'warning: {path} has no rows with {xaxis} and {yaxis}; skipped', file=sys.stderr)
+  """Run records {task, method, seed, source, xs, ys} of every LOGDIR/<task>/<method>/<seed>."""
+  runs = []
+  for k, logdir in enumerate(logdirs):
+    paths = sorted(pathlib.Path(logdir).glob('*/*/*/metrics.jsonl'))
+    if not paths:
+      warn(f'{logdir}: no <task>/<method>/<seed>/metrics.jsonl below it')
+    for path in paths:
+      seed, method, task = path.parts[-2], path.parts[-3], path.parts[-4]
+      xs, ys = read_metrics(path, xaxis, yaxis)
+      if not xs:
+        if path.exists() and path.stat().st_size:
+          warn(f'{path}: no rows with both {xaxis} and {yaxis}; skipped')
         continue
-      runs[(task, method)][f'{logdir}:{seed}'] = last
+      runs.append({'task': task, 'method': method, 'seed': seed if len(logdirs) == 1 else
+                   f'{k}_{seed}', 'source': OURS, 'xs': xs, 'ys': ys, 'path': str(path)})
   return runs
 
 
-def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('logdirs', nargs='+', help='roots holding <task>/<method>/<seed>/metrics.jsonl')
-  parser.add_argument('--xaxis', default='step')
-  parser.add_argument('--yaxis', default='eval_return')
+def source_label(path):
+  stem = pathlib.Path(path).name.split('.')[0]
+  return next((label for prefix, label in KNOWN_LABELS if stem.startswith(prefix)), stem)
+
+
+def read_baselines(specs):
+  """Records of the score files (given as FILE or LABEL=FILE); bad files or records are reported."""
+  records = []
+  for spec in specs:
+    label, _, path = spec.rpartition('=') if '=' in spec and not pathlib.Path(spec).exists() \
+        else ('', '', spec)
+    label = label or source_label(path)
+    if label == OURS:
+      warn(f'{spec}: the label {OURS!r} is kept for our runs; using {source_label(path)!r}')
+      label = source_label(path) if source_label(path) != OURS else 'baseline'
+    try:
+      data = json.loads(pathlib.Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+      warn(f'{path}: not a readable JSON score file ({error}); skipped')
+      continue
+    if not isinstance(data, list):
+      warn(f'{path}: not a JSON list of {{task, method, seed, xs, ys}} records; skipped')
+      continue
+    for index, record in enumerate(data):
+      try:
+        xs = [float(x) for x in record['xs']]
+        ys = [math.nan if y is None else float(np.mean(y)) for y in record['ys']]
+        if len(xs) != len(ys):
+          raise ValueError(f'{len(xs)} xs but {len(ys)} ys')
+        records.append({'task': str(record['task']), 'method': str(record['method']),
+                        'seed': str(record['seed']), 'source': label, 'xs': xs, 'ys': ys,
+                        'path': f'{path}[{index}]'})
+      except (KeyError, TypeError, ValueError) as error:
+        warn(f'{path}: record {index} is malformed ({error!r}); skipped')
+  return records
+
+
+def bin_run(xs, ys, width, xlim=None):
+  """Right bin edges and per-bin means (NaN where a bin is empty) of one run (spec h.38)."""
+  xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+  keep = np.isfinite(xs) & np.isfinite(ys) & (xs > 0)
+  if xlim is not None:
+    keep &= xs <= xlim
+  xs, ys = xs[keep], ys[keep]
+  count = int(math.floor(xs.max() / width + 1e-9)) if len(xs) else 0
+  if count < 1:
+    return np.zeros(0), np.zeros(0)
+  borders = width * np.arange(count + 1)
+  index = np.searchsorted(borders, xs, side='left')  # borders[i - 1] < x <= borders[i]
+  inside = (index >= 1) & (index <= count)
+  sums = np.bincount(index[inside] - 1, ys[inside], count)
+  hits = np.bincount(index[inside] - 1, None, count)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return borders[1:], np.where(hits > 0, sums / np.maximum(hits, 1), np.nan)
+
+
+def aggregate(binned):
+  """Mean, std (ddof 0) and count per bin over the seeds that have data there (no padding)."""
+  length = max(len(ys) for _, ys in binned)
+  grid = np.full((len(binned), length), np.nan)
+  xs = None
+  for row, (bxs, bys) in enumerate(binned):
+    grid[row, :len(bys)] = bys
+    if xs is None or len(bxs) > len(xs):
+      xs = bxs
+  have = np.isfinite(grid)
+  count = have.sum(0)
+  values = np.where(have, grid, 0.0)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    mean = values.sum(0) / count
+    std = np.sqrt((np.where(have, grid - mean, 0.0) ** 2).sum(0) / count)
+  mean[count == 0] = np.nan
+  std[count == 0] = np.nan
+  return {'xs': xs, 'mean': mean, 'std': std, 'count': count, 'seeds': len(binned)}
+
+
+def final_score(curve):
+  """Mean, std and seed count at the last bin every seed reached (else the last bin with data)."""
+  count = curve['count']
+  full = np.flatnonzero(count == curve['seeds'])
+  index = full[-1] if len(full) else np.flatnonzero(count > 0)[-1]
+  return {'mean': float(curve['mean'][index]), 'std': float(curve['std'][index]),
+          'n': int(count[index]), 'seeds': curve['seeds'], 'x': float(curve['xs'][index])}
+
+
+def parse_args(argv):
+  parser = argparse.ArgumentParser(
+      description=__doc__.splitlines()[0], epilog=__doc__.split('\n\n', 2)[2],
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('logdirs', nargs='*',
+                      help='roots holding <task>/<method>/<seed>/metrics.jsonl')
+  parser.add_argument('--baselines', nargs='+', default=[], metavar='[LABEL=]FILE',
+                      help='score files ({task, method, seed, xs, ys} lists) drawn beside our runs')
+  parser.add_argument('--xaxis', default='step', help='x key of metrics.jsonl (default step)')
+  parser.add_argument('--yaxis', default='eval_return', help='y key (default eval_return)')
+  parser.add_argument('--tasks', default='', metavar='REGEX',
+                      help='keep tasks whose name or new name (--rename_tasks) matches (re.search)')
+  parser.add_argument('--methods', default='', metavar='REGEX',
+                      help='keep methods whose name or new name (--rename) matches (re.search)')
+  parser.add_argument('--rename', nargs='+', default=[], metavar='OLD=NEW',
+                      help='legend names of methods, for runs and baselines (e.g. VSGC=VSG(C))')
+  parser.add_argument('--rename_tasks', nargs='+', default=[], metavar='OLD=NEW',
+                      help='task names, to pair runs with baselines (e.g. bringbackshapes_sparse_'
+                      'distract0_size1.0=shapeherd)')
+  parser.add_argument('--xlim', type=float, help='drop data beyond this x before binning')
+  parser.add_argument('--bins', type=float, help='bin width in x (default: dmc 5e4, shapeherd and '
+                      'bringbackshapes 1e5, atari 1e6, crafter 1e4, else 1e5)')
+  parser.add_argument('--paper', action='store_true', help="the paper's figures: Figure 4's 8 dmc "
+                      'tasks (' + ', '.join(PAPER_TASKS) + ') to 500K env steps and the basic '
+                      'ShapeHerd (shapeherd, bringbackshapes_sparse_distract0_size1.0) to 1M; '
+                      '--tasks and --xlim narrow or override it')
+  parser.add_argument('--cols', type=int, default=4, help='panels per row (default 4)')
+  parser.add_argument('--outdir', help='default LOGDIR/plots (first LOGDIR), else ./plots')
   args = parser.parse_args(argv)
-  runs = read_runs(args.logdirs, args.xaxis, args.yaxis)
-  if not runs:
-    parser.exit(2, f'error: no runs with {args.xaxis} and {args.yaxis} under {args.logdirs}\n')
-  print(f'{"task":<28} {"method":<14} {"seeds":>5} {"last " + args.xaxis:>12} {args.yaxis:>18}')
-  for (task, method), seeds in sorted(runs.items()):
-    xs, ys = zip(*seeds.values())
-    std = statistics.stdev(ys) if len(ys) > 1 else 0.0
-    print(f'{task:<28} {method:<14} {len(ys):>5} {min(xs):>12} {statistics.mean(ys):>11.1f} ± {std:.1f}')
+  for flag in ('rename', 'rename_tasks'):
+    renames = {}
+    for item in getattr(args, flag):
+      old, sep, new = item.partition('=')
+      if not sep or not old or not new:
+        parser.error(f'--{flag} takes OLD=NEW, got {item!r}')
+      renames[old] = new
+    setattr(args, flag, renames)
+  for name in ('tasks', 'methods'):
+    try:
+      re.compile(getattr(args, name))
+    except re.error as error:
+      parser.error(f'--{name} {getattr(args, name)!r} is not a regex: {error}')
+  if args.bins is not None and args.bins <= 0 or args.xlim is not None and args.xlim <= 0:
+    parser.error('--bins and --xlim must be positive')
+  return parser, args
+
+
+def select(records, args):
+  kept = []
+  for record in records:
+    task, method = record['task'], record['method']
+    new, new_task = args.rename.get(method, method), args.rename_tasks.get(task, task)
+    if args.tasks and not (re.search(args.tasks, task) or re.search(args.tasks, new_task)):
+      continue
+    if args.paper and not (re.search(PAPER_REGEX, task) or re.search(PAPER_REGEX, new_task)):
+      continue
+    if args.methods and not (re.search(args.methods, method) or re.search(args.methods, new)):
+      continue
+    kept.append(dict(record, method=new, task=new_task))
+  return kept
+
+
+def build_curves(records, args):
+  """{(task, source, method): aggregated curve} and the per-seed binned records of our runs."""
+  groups = collections.defaultdict(list)
+  for record in records:
+    groups[(record['task'], record['source'], record['method'])].append(record)
+  curves, ours, empty = {}, [], collections.defaultdict(int)
+  for (task, source, method), group in sorted(groups.items()):
+    kind = suite(task)
+    width = args.bins or BINS[kind]
+    xlim = args.xlim if args.xlim is not None else PAPER_XLIM.get(kind) if args.paper else None
+    binned = []
+    for record in group:
+      bxs, bys = bin_run(record['xs'], record['ys'], width, xlim)
+      if not np.isfinite(bys).any():
+        empty[(source, task, width)] += 1
+        if source == OURS:
+          warn(f"{record['path']}: no data in a complete bin of width {width:g}; skipped")
+        continue
+      binned.append((bxs, bys))
+      if source == OURS:
+        finite = np.isfinite(bys)
+        ours.append({'task': task, 'method': method, 'seed': record['seed'],
+                     'xs': bxs[finite].tolist(), 'ys': bys[finite].tolist()})
+    if binned:
+      curves[(task, source, method)] = dict(aggregate(binned), width=width, xlim=xlim)
+  for (source, task, width), count in sorted(empty.items()):
+    if source != OURS:
+      warn(f'{source}: {task}: {count} records have no data in a complete bin of width {width:g}; '
+           'skipped')
+  return curves, ours
+
+
+def score_rows(curves, sources):
+  rows = {}
+  for (task, source, method), curve in curves.items():
+    row = rows.setdefault((task, plotting.method_key(method)),
+                          {'task': task, 'method': method, OURS: None, 'baselines': {}})
+    score = dict(final_score(curve), method=method)
+    if source == OURS:
+      row.update(method=method)
+      row[OURS] = score
+    else:
+      row['baselines'][source] = score
+  order = {source: i for i, source in enumerate(sources)}
+  for row in rows.values():
+    row['baselines'] = dict(sorted(row['baselines'].items(), key=lambda item: order[item[0]]))
+  return [rows[key] for key in sorted(rows, key=lambda k: (k[0], plotting.method_order(k[1])))]
+
+
+def _cell(score):
+  if not score:
+    return '—'
+  digits = 2 if abs(score['mean']) < 10 else 1
+  return (f"{score['mean']:.{digits}f} ± {score['std']:.{digits}f} "
+          f"(n={score['n']}/{score['seeds']}, {plotting.steps_label(score['x'])})")
+
+
+def write_scores(outdir, rows, sources):
+  columns = [OURS] + [s for s in sources if s != OURS]
+  lines = ['Final score per task and method: mean ± std over seeds (population std), '
+           'n = seeds with data / seeds, at env step x (the last bin every seed reached).', '',
+           '| task | method | ' + ' | '.join(columns) + ' |',
+           '|---|---|' + '---|' * len(columns)]
+  for row in rows:
+    cells = [_cell(row[OURS])] + [_cell(row['baselines'].get(s)) for s in columns[1:]]
+    lines.append(f"| {row['task']} | {row['method']} | " + ' | '.join(cells) + ' |')
+  (outdir / 'scores.md').write_text('\n'.join(lines) + '\n')
+  (outdir / 'scores.json').write_text(json.dumps(rows, indent=1) + '\n')
+
+
+def main(argv=None):
+  """Draws the figures and writes the tables; returns a summary dict (files, panel counts, ...)."""
+  start = time.perf_counter()
+  parser, args = parse_args(argv)
+  runs = select(read_runs(args.logdirs, args.xaxis, args.yaxis), args)
+  baselines = select(read_baselines(args.baselines), args)
+  curves, ours = build_curves(runs + baselines, args)
+  if not curves:
+    parser.exit(2, f'error: nothing to plot: no runs with {args.xaxis} and {args.yaxis} under '
+                f'{args.logdirs or "(no LOGDIR)"} and no baseline records left after the filters\n')
+  sources = [OURS] + list(dict.fromkeys(r['source'] for r in baselines))
+  outdir = pathlib.Path(args.outdir or (pathlib.Path(args.logdirs[0]) / 'plots' if args.logdirs
+                                        else 'plots'))
+  outdir.mkdir(parents=True, exist_ok=True)
+  summary = {'outdir': str(outdir), 'files': [], 'runs': len(ours), 'baseline_records':
+             len(baselines), 'panels': {}, 'tasks': {}, 'methods': {}}
+  for name, kind in (('dmc', 'dmc'), ('shapeherd', 'shapes')):
+    chosen = {key: c for key, c in curves.items() if suite(key[0]) == kind}
+    if not chosen:
+      continue
+    panels = plotting.draw(outdir / name, kind, chosen, sources, args.cols,
+                           [final_score(c) | {'key': k} for k, c in chosen.items()])
+    tasks = sorted({task for task, _, _ in chosen})
+    methods = sorted({f'{m} ({s})' for _, s, m in chosen}, key=str.lower)
+    summary['files'] += [f'{name}.png', f'{name}.pdf']
+    summary['panels'][name], summary['tasks'][name] = panels, tasks
+    summary['methods'][name] = methods
+    print(f'{outdir / name}.png, .pdf: {panels} panels, {len(tasks)} tasks, {len(methods)} '
+          f'method/source curves: {", ".join(methods)}')
+  others = sorted({task for task, _, _ in curves if suite(task) not in ('dmc', 'shapes')})
+  if others:
+    print(f'not drawn (no figure for these tasks; in the tables): {", ".join(others)}')
+  rows = score_rows(curves, sources)
+  write_scores(outdir, rows, sources)
+  (outdir / 'curves.json').write_text(json.dumps(ours) + '\n')
+  summary['files'] += ['scores.md', 'scores.json', 'curves.json']
+  summary['scores'], summary['curves'] = rows, curves
+  print(f'{outdir}/scores.md, scores.json: {len(rows)} task/method rows; {outdir}/curves.json: '
+        f'{len(ours)} binned runs of ours ({len(runs)} read, {len(baselines)} baseline records); '
+        f'{time.perf_counter() - start:.1f} s')
+  return summary
 
 
 if __name__ == '__main__':

@@ -33,6 +33,7 @@ def main(argv):
   parser.add_argument('--warmup', type=int, default=2, help='untimed steps after the first call')
   parser.add_argument('--action_dim', type=int, default=6, help='6 as walker; 12 as quadruped')
   parser.add_argument('--part', choices=('agent', 'world_model'), default='agent')
+  parser.add_argument('--policy_steps', type=int, default=50, help='timed policy calls (1 env)')
   args, rest = parser.parse_known_args(argv)
   config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
 
@@ -65,6 +66,14 @@ def main(argv):
     step()
     times.append(time.perf_counter() - start)
 
+  obs = {'image': data['image'][:1, 0].numpy(), 'is_first': data['is_first'][:1, 0].numpy()}
+  _, state = agent.policy(obs)
+  policy_times = []
+  for _ in range(args.policy_steps):
+    start = time.perf_counter()
+    _, state = agent.policy(obs, state)
+    policy_times.append(time.perf_counter() - start)
+
   result = {
       'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
       'batch': config.dataset.batch, 'length': config.dataset.length,
@@ -72,6 +81,8 @@ def main(argv):
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
+      'policy_median_s': round(statistics.median(policy_times), 5),
+      'policy_min_s': round(min(policy_times), 5), 'policy_max_s': round(max(policy_times), 5),
       'peak_rss_mb': round(peak_rss_mb()), 'params': int(sum(
           v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
                                    else model.trainable_variables))),
@@ -81,6 +92,9 @@ def main(argv):
         f"deter {result['deter']}, precision {result['precision']}, jit {result['jit']}: "
         f"median {result['median_s']:.3f} s, min {result['min_s']:.3f}, max {result['max_s']:.3f} "
         f"over {len(times)} steps")
+  print(f"policy step (1 env, sampling): median {result['policy_median_s'] * 1e3:.1f} ms, min "
+        f"{result['policy_min_s'] * 1e3:.1f}, max {result['policy_max_s'] * 1e3:.1f} over "
+        f"{len(policy_times)} calls")
   print(f"first call (trace + compile + step): {result['first_call_s']:.1f} s; "
         f"traces: {result['traces']}; peak RSS {result['peak_rss_mb']} MB")
   print(json.dumps(result))

@@ -35,6 +35,36 @@ class Encoder(tfutils.Module):
     return tfutils.unfold(x, lead, tf.shape(image)[:-3])
 
 
+class ExpandPixel(keras.layers.Layer):
+  """Conv2DTranspose of a 1x1 input (the decoder's first layer), computed as one matmul.
+
+  On a 1x1 map each kernel tap writes its own output pixel, so the layer is exactly a dense map to
+  k x k x filters values plus a per-channel bias: the same parameters, the same initial distribution
+  (Glorot-uniform with the transposed convolution's fans) and the same function. TF's CPU kernel for
+  the transposed convolution took ~1 s per training step on this layer alone at depth 48; the matmul
+  takes ~0.15 s.
+  """
+
+  def __init__(self, filters, kernel, activation=None, **kwargs):
+    super().__init__(**kwargs)
+    self.filters, self.kernel_size = filters, kernel
+    self.activation = keras.activations.get(activation)
+
+  def build(self, input_shape):
+    channels, taps = int(input_shape[-1]), self.kernel_size ** 2
+    limit = (6.0 / (taps * self.filters + taps * channels)) ** 0.5
+    self.kernel = self.add_weight(
+        shape=(channels, taps * self.filters), name='kernel',
+        initializer=keras.initializers.RandomUniform(-limit, limit))
+    self.bias = self.add_weight(shape=(self.filters,), initializer='zeros', name='bias')
+
+  def call(self, x):
+    x = tf.reshape(x, [-1, self.kernel.shape[0]])
+    x = tf.matmul(x, tf.cast(self.kernel, x.dtype))
+    x = tf.reshape(x, [-1, self.kernel_size, self.kernel_size, self.filters])
+    return self.activation(x + tf.cast(self.bias, x.dtype))
+
+
 class Decoder(tfutils.Module):
   """Transposed CNN of DreamerV2 (spec a.3): dense to 1x1x32d, then 5, 13, 30, 64 pixels.
 
@@ -47,10 +77,10 @@ class Decoder(tfutils.Module):
     policy = tfutils.policy(precision)
     self._dense = keras.layers.Dense(32 * depth, dtype=policy, name='dec_dense')
     depths = [4 * depth, 2 * depth, depth, shape[-1]]
-    self._convs = [
-        keras.layers.Conv2DTranspose(
-            d, k, 2, activation=act if i < len(kernels) - 1 else None, dtype=policy,
-            name=f'dec_conv{i}') for i, (d, k) in enumerate(zip(depths, kernels))]
+    acts = [act] * (len(kernels) - 1) + [None]
+    self._convs = [ExpandPixel(depths[0], kernels[0], acts[0], dtype=policy, name='dec_conv0')] + [
+        keras.layers.Conv2DTranspose(d, k, 2, activation=a, dtype=policy, name=f'dec_conv{i}')
+        for i, (d, k, a) in enumerate(zip(depths, kernels, acts)) if i > 0]
 
   def __call__(self, feat):
     """feat: (..., F) -> Independent Normal over (..., 64, 64, 3) with unit std."""

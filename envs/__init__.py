@@ -2,7 +2,8 @@
 
 Tasks, by prefix:
   dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g. dmc_walker_walk
-  shapeherd            not available yet (a later issue)
+  shapeherd[_sparse][_distract<n>][_size<s>]...   the paper's ShapeHerd and its variants (shapeherd.py,
+                       see shapeherd.TASK_GRAMMAR), e.g. shapeherd, shapeherd_sparse_distract2_size1.4
 
 Every env has the numpy API of upstream DreamerV2 (see wrappers.py): obs_space, act_space,
 reset() -> obs, step({'action': array}) -> obs, close(). Actions are in [-1, 1] for continuous
@@ -15,6 +16,8 @@ Your own gymnasium env: wrap(FromGymnasium(env), repeat, time_limit) gives the s
 """
 
 import functools
+
+import gymnasium
 
 from envs import dmc
 from envs.parallel import Batch, Worker, WorkerError
@@ -33,12 +36,21 @@ def _dmc(task, settings, seed):
 
 
 def _shapeherd(task, settings, seed):
-  raise ValueError(f'task {task!r} is not available yet (ShapeHerd is a later issue); '
-                   f'available tasks: {TASKS["dmc"][0]}')
+  from envs import shapeherd  # imported here, not at the top: `python -m envs.shapeherd` stays clean
+  kwargs = shapeherd.parse_task(task)  # a bad name fails here, in the caller's process
+  return functools.partial(shapeherd.build, kwargs, settings, seed)
 
+
+# The same string as shapeherd.TASK_GRAMMAR (a test checks), kept here so `import envs` stays light.
+SHAPEHERD_GRAMMAR = ('shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>]'
+                     '[_varobjects][_vargoal][_global]')
 
 # prefix -> (how its tasks are named, function(task, settings, seed) -> picklable constructor)
-TASKS = {'dmc': ('dmc_<domain>_<task>', _dmc), 'shapeherd': ('shapeherd', _shapeherd)}
+TASKS = {'dmc': ('dmc_<domain>_<task>', _dmc), 'shapeherd': (SHAPEHERD_GRAMMAR, _shapeherd)}
+
+# gymnasium.make('ShapeHerd-v0', **options) once envs is imported (the entry point loads lazily).
+if 'ShapeHerd-v0' not in gymnasium.registry:
+  gymnasium.register(id='ShapeHerd-v0', entry_point='envs.shapeherd:ShapeHerd')
 
 
 def constructor(task, config, mode='train', index=0):

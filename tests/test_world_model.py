@@ -2,6 +2,7 @@
 
 import logging
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -122,3 +123,25 @@ def test_retrace_is_reported(caplog):
 def test_unknown_grad_head_is_a_clear_error():
   with pytest.raises(ValueError, match=r"grad_heads \['discount'\] are not heads of this model"):
     WorldModel(make_config('dmc', 'dreamerv2').update({'grad_heads': ['decoder', 'discount']}))
+
+
+@pytest.mark.parametrize('precision', [32, 16])
+def test_decoder_first_layer_equals_a_transposed_convolution(precision):
+  policy = {32: 'float32', 16: 'mixed_float16'}[precision]
+  layer = nets.ExpandPixel(6, 5, 'elu', dtype=policy)
+  conv = keras.layers.Conv2DTranspose(6, 5, 2, activation='elu', dtype=policy)
+  x = tf.random.normal([3, 1, 1, 8])
+  layer(x), conv(x)
+  kernel, bias = conv.get_weights()                 # (5, 5, filters, channels), (filters,)
+  layer.set_weights([np.transpose(kernel, [3, 0, 1, 2]).reshape(8, -1), bias + 0.1])
+  conv.set_weights([kernel, bias + 0.1])
+  tolerance = {32: 1e-5, 16: 1e-2}[precision]
+  np.testing.assert_allclose(layer(x).numpy().astype(np.float32),
+                             conv(x).numpy().astype(np.float32), atol=tolerance)
+  # Same parameter count and the same initial spread as the transposed convolution's Glorot init.
+  assert sum(v.numpy().size for v in layer.weights) == sum(v.numpy().size for v in conv.weights)
+  big = nets.ExpandPixel(64, 5)
+  big(tf.zeros([1, 1, 1, 256]))
+  limit = np.sqrt(6 / (25 * 64 + 25 * 256))
+  values = big.kernel.numpy()
+  assert values.max() <= limit and values.min() >= -limit and values.std() > 0.5 * limit / np.sqrt(3)

@@ -1,0 +1,636 @@
+"""ShapeHerd (Section 5.1 of the paper): push shapes into a goal pocket, seeing a small window around
+the agent. A gymnasium env on pymunk physics, drawn with Pillow; no pygame, no display.
+
+  env = ShapeHerd()                      # the paper's version; gymnasium.make('ShapeHerd-v0') too
+  obs, info = env.reset(seed=0)          # (64, 64, 3) uint8: the agent-centric view
+  obs, reward, terminated, truncated, info = env.step(np.array([angle, magnitude], np.float32))
+  frame = env.render()                   # the whole arena, 400 px wide, the agent's window outlined
+
+  python -m envs.shapeherd --out /tmp/shapeherd.gif --policy scripted --steps 600 [--task shapeherd_distract2]
+
+Numbers come from ../shared/specs/shapeherd.md: [P] the paper, [B] the public BringBackShapes code,
+[Rec] the spec's choice where they differ. Units are arena units (pixels of the unscaled full-arena
+drawing of [B]); y points down, as in an image. The action, in [-1, 1]^2, maps affinely to a force
+angle in [0, 2 pi) and magnitude in [0, MAX_FORCE], applied at the agent's centre for one env step.
+
+Reward (Eq. 9 [P]): every object scored at env step t (t = env steps completed before the scoring
+step, so 0 in the first step after reset) gives 1 + max(0, 1.5 - t / 1000), or 1 with `sparse`.
+`terminated` when every object is scored; `truncated` after exactly `max_steps` (3000 [P]) env steps.
+
+In training (envs.make) the task name picks the options, parts in this order, defaults left out:
+  shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>][_varobjects][_vargoal][_global]
+e.g. shapeherd, shapeherd_sparse_distract2_size1.4. See parse_task().
+"""
+
+import argparse
+import math
+import re
+
+import gymnasium
+import numpy as np
+import pymunk
+from PIL import Image, ImageDraw
+
+# --- Arena [B]; every size below is in arena units.
+ARENA_WIDTH, ARENA_HEIGHT = 800, 700    # [B] at arena_scale 1.0
+WALL = 125                              # [B] wall thickness on every side, whatever the scale
+WALL_ELASTICITY, WALL_FRICTION = 0.7, 1.0   # [P][B] elasticity; [B] friction
+GOAL_WIDTH = 100                        # [B] the pocket in the right wall
+GOAL_HEIGHT_FRACTION = 0.5              # [B] of the playable height
+SCORE_DEPTH = 5                         # [B] scored when the centre is 5 units into the pocket
+GOAL_BOUNCE = 0.3                       # [B] agent and distractors: velocity reversed and scaled
+# --- Physics
+DT = 1 / 60                             # [B] seconds of simulation per env step
+DAMPING = 0.7                           # [B] pymunk damping: [P]'s "0.3" = 30% of velocity lost per second
+MAX_SPEED = 800                         # [B] speed cap against tunnelling (here: every dynamic body)
+MAX_FORCE = 400 * 100                   # [B]'s 400 applied 100 times per step, written as one force [Rec]
+MOMENT = 1e6                            # [B] "rotation suppressed"
+# --- Bodies
+AGENT_RADIUS, AGENT_MASS, AGENT_FRICTION, AGENT_ELASTICITY = 15, 10, 0.5, 1.0   # [B]; elasticity [P][Rec]
+AGENT_COLOR = (70, 130, 180)            # [B] steel blue
+OBJECT_MASS, OBJECT_FRICTION, OBJECT_ELASTICITY = 20, 0.5, 1.0  # [B]; elasticity [P][B]
+NUM_OBJECTS = 5                         # [P][B]
+OBJECT_X_FRACTION = 0.7                 # [B] objects start in the left 70% of the playable width
+# [B]'s vertices; we centre each on its centroid so that the body's position is the shape's centre.
+SHAPES = {
+    'triangle': [(0, 0), (50, 0), (25, 25)],
+    'square': [(0, 0), (50, 0), (50, 50), (0, 50)],
+    'rectangle': [(0, 0), (50, 0), (50, 25), (0, 25)],
+    'pentagon': [(5, -17), (-19, 0), (-10, 28), (19, 28), (28, 0)],
+    'hexagon': [(17, -14), (-8, -14), (-20, 7), (-8, 29), (17, 29), (30, 8)],
+}
+COLORS = {'orange': (255, 165, 0), 'blue': (0, 0, 255), 'green': (0, 255, 0), 'red': (255, 0, 0),
+          'purple': (160, 32, 240)}    # [B]; shape and colour each uniform over 5 [P]
+DISTRACTOR_VERTICES = [(-30, 0), (0, 15), (10, 0), (0, -15)]  # [B] a kite
+DISTRACTOR_MASS, DISTRACTOR_FRICTION = 10, 0.5   # [B]
+DISTRACTOR_ELASTICITY = 1.0             # [B] leaves pymunk's 0; we match the agent (spec silent)
+DISTRACTOR_COLOR = (188, 143, 143)      # [B] rosy brown
+DISTRACTOR_FORCE_SCALE = 0.2            # [B] relative to the agent's maximum
+DISTRACTOR_HOLD = (2, 9)                # [B] env steps each random force is held (inclusive)
+# --- Drawing and episode
+VIEW_HALF = 125                         # [B] agent_view_size: the window is 250 x 250 units
+WALL_COLOR = (149, 165, 166)            # [B] pymunk's debug-draw colour for static shapes
+FLOOR_COLOR = (0, 0, 0)                 # [B] black background
+GOAL_COLOR = (0, 130, 65)               # [B]
+SUPERSAMPLE = 4                         # the view is drawn at 4x and box-filtered: [B] area-resizes 250 px
+TIME_LIMIT = 3000                       # [P] env steps; [B] has an off-by-one (3001), [Rec] exactly 3000
+PLACEMENT_MARGIN = 2                    # units of free space between bodies placed at reset [Rec]
+PLACEMENT_TRIES = 10000
+
+SHAPE_NAMES, COLOR_NAMES = tuple(SHAPES), tuple(COLORS)
+
+
+def _centred(vertices):
+  """Vertices moved so that the polygon's centroid (of its area) is the origin."""
+  v = np.asarray(vertices, np.float64)
+  x, y = v[:, 0], v[:, 1]
+  cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+  area = cross.sum() / 2
+  cx = ((x + np.roll(x, -1)) * cross).sum() / (6 * area)
+  cy = ((y + np.roll(y, -1)) * cross).sum() / (6 * area)
+  return tuple((float(a - cx), float(b - cy)) for a, b in v)
+
+
+CENTRED_SHAPES = {name: _centred(vertices) for name, vertices in SHAPES.items()}
+BOUND_RADIUS = {name: max(math.hypot(*v) for v in vs) for name, vs in CENTRED_SHAPES.items()}
+DISTRACTOR_RADIUS = max(math.hypot(*v) for v in DISTRACTOR_VERTICES)  # 30; the body is at (0, 0)
+
+
+def reward_for(t, sparse=False):
+  """Eq. 9 [P]: the reward for one object scored at env step t (0 in the first step after reset)."""
+  return 1.0 if sparse else 1.0 + max(0.0, 1.5 - t / 1000)
+
+
+class _Body:
+  """A dynamic body in play, with what drawing it needs."""
+
+  __slots__ = ('body', 'shape', 'vertices', 'color', 'radius', 'kind', 'name', 'color_name')
+
+  def __init__(self, body, shape, vertices, color, radius, kind, name='', color_name=''):
+    self.body, self.shape, self.vertices, self.color = body, shape, vertices, color
+    self.radius, self.kind, self.name, self.color_name = radius, kind, name, color_name
+
+
+class ShapeHerd(gymnasium.Env):
+  """The ShapeHerd environment: the paper's version by default (see the module docstring).
+
+  Options beyond the paper: arena_scale (1.0; [B] uses 1.2, 1.4, 1.6 for bigger arenas and the same
+  window), num_objects (5), variable_num_objects (1..num_objects per episode [B]), num_distractors (0;
+  random-walking kites that never score [B]), variable_goal_position (the pocket's height is sampled
+  at reset [B]), sparse (+1 per object, no time bonus), camera ('agent', or 'global': the whole arena
+  squeezed into the observation), size (observation (height, width)), max_steps (3000; None: none).
+
+  One numpy Generator (gymnasium's self.np_random, seeded by reset(seed=...)) drives every random
+  choice, and the pymunk space is built fresh at each reset in a fixed order, so a seed and a
+  sequence of actions give the same observations, rewards and physics bit for bit.
+  """
+
+  metadata = {'render_modes': ['rgb_array'], 'render_fps': round(1 / DT)}
+
+  def __init__(self, arena_scale=1.0, num_objects=NUM_OBJECTS, num_distractors=0,
+               variable_goal_position=False, variable_num_objects=False, sparse=False,
+               camera='agent', size=(64, 64), max_steps=TIME_LIMIT, render_mode='rgb_array',
+               render_width=400):
+    if not (isinstance(arena_scale, (int, float)) and 1.0 <= arena_scale <= 4.0):
+      raise ValueError(f'arena_scale must be a number in [1, 4], got {arena_scale!r}')
+    if not (isinstance(num_objects, (int, np.integer)) and num_objects >= 1):
+      raise ValueError(f'num_objects must be an int >= 1, got {num_objects!r}')
+    if not (isinstance(num_distractors, (int, np.integer)) and num_distractors >= 0):
+      raise ValueError(f'num_distractors must be an int >= 0, got {num_distractors!r}')
+    if camera not in ('agent', 'global'):
+      raise ValueError(f"camera must be 'agent' or 'global', got {camera!r}")
+    if render_mode not in (None, 'rgb_array'):
+      raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
+    self.arena_scale = float(arena_scale)
+    self.num_objects, self.num_distractors = int(num_objects), int(num_distractors)
+    self.variable_goal_position = bool(variable_goal_position)
+    self.variable_num_objects = bool(variable_num_objects)
+    self.sparse, self.camera, self.render_mode = bool(sparse), camera, render_mode
+    self.max_steps = int(max_steps) if max_steps else None
+    self.size = (int(size[0]), int(size[1]))  # (height, width)
+    # round(), not [B]'s int(): 700 * 1.4 is 979.999... in floating point
+    self.width = int(round(ARENA_WIDTH * self.arena_scale))
+    self.height = int(round(ARENA_HEIGHT * self.arena_scale))
+    self.goal_x = self.width - WALL - GOAL_WIDTH
+    self.goal_height = GOAL_HEIGHT_FRACTION * (self.height - 2 * WALL)
+    self.goal_y = (self.height - self.goal_height) / 2  # top of the pocket; sampled with vargoal
+    self.render_size = (int(round(render_width * self.height / self.width)), int(render_width))
+    self.observation_space = gymnasium.spaces.Box(0, 255, self.size + (3,), np.uint8)
+    self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    self._space = None
+    self._done = True
+    self._t = 0           # env steps since reset
+    self._scored = 0      # objects scored this episode
+    self._drawn = []      # kinds and names of the bodies drawn in the last observation (tests)
+
+  # ------------------------------------------------------------------------------------------
+  # gymnasium API
+
+  def reset(self, seed=None, options=None):
+    super().reset(seed=seed)
+    self._build(self._sample_layout())
+    return self._observe(), self._info()
+
+  def step(self, action):
+    if self._done:
+      raise RuntimeError('step() called before reset() or after the episode ended; call reset()')
+    a0, a1 = self._check_action(action)
+    angle = (a0 + 1.0) * math.pi                  # [-1, 1] -> [0, 2 pi] (2 pi is the same as 0)
+    magnitude = (a1 + 1.0) * 0.5 * MAX_FORCE      # [-1, 1] -> [0, MAX_FORCE]
+    self._agent.body.force = (magnitude * math.cos(angle), magnitude * math.sin(angle))
+    self._push_distractors()
+    self._space.step(DT)
+    self._after_step()
+    scored = self._score()
+    reward = scored * reward_for(self._t, self.sparse)
+    self._t += 1
+    terminated = not self._objects
+    truncated = bool(not terminated and self.max_steps and self._t >= self.max_steps)
+    self._done = terminated or truncated
+    return self._observe(), float(reward), terminated, truncated, self._info()
+
+  def render(self):
+    """The whole arena, render_width (400) px wide, with the agent's window tinted and outlined."""
+    if self._space is None:
+      raise RuntimeError('render() before reset()')
+    height, width = self.render_size
+    frame = self._draw((0.0, 0.0, self.width, self.height), width, height, 2)
+    x0, y0, w, h = self._agent_window()
+    sx, sy = width / self.width, height / self.height
+    c0, r0 = int(round(x0 * sx)), int(round(y0 * sy))
+    c1, r1 = min(int(round((x0 + w) * sx)), width) - 1, min(int(round((y0 + h) * sy)), height) - 1
+    box = frame[r0:r1 + 1, c0:c1 + 1].astype(np.float32)
+    frame[r0:r1 + 1, c0:c1 + 1] = (box * (155 / 255) + 128 * (100 / 255)).astype(np.uint8)  # [B] tint
+    white = (255, 255, 255)
+    frame[r0, c0:c1 + 1] = frame[r1, c0:c1 + 1] = white
+    frame[r0:r1 + 1, c0] = frame[r0:r1 + 1, c1] = white
+    return frame
+
+  def close(self):
+    self._space = None
+
+  # ------------------------------------------------------------------------------------------
+  # State: inspection and scripted placement (tests, demos, the scripted policy)
+
+  def state(self):
+    """A snapshot of the episode: step count, score, goal and every body still in play."""
+    def entry(b):
+      return {'position': tuple(b.body.position), 'velocity': tuple(b.body.velocity),
+              'angle': b.body.angle, 'shape': b.name, 'color': b.color_name}
+    return {'t': self._t, 'scored': self._scored, 'remaining': len(self._objects),
+            'goal': (self.goal_x, self.goal_y, self.goal_y + self.goal_height),
+            'agent': entry(self._agent), 'objects': [entry(b) for b in self._objects],
+            'distractors': [entry(b) for b in self._distractors]}
+
+  def _place(self, agent, objects=(), distractors=(), goal_y=None, agent_velocity=(0.0, 0.0), t=None):
+    """Rebuilds the arena with bodies where the caller says and returns the new observation; for
+    tests and scripted demos. agent: (x, y). objects: (shape, colour, (x, y)[, angle]) with names
+    or indices. distractors: (x, y). goal_y: the pocket's top (default: as now). t: the step count
+    (default: as now). The score is reset to 0 and the episode continues."""
+    layout = {
+        'goal_y': self.goal_y if goal_y is None else float(goal_y),
+        'agent': tuple(map(float, agent)), 'agent_velocity': tuple(map(float, agent_velocity)),
+        'objects': [(_index(SHAPE_NAMES, o[0]), _index(COLOR_NAMES, o[1]), tuple(map(float, o[2])),
+                     float(o[3]) if len(o) > 3 else 0.0) for o in objects],
+        'distractors': [tuple(map(float, d)) for d in distractors]}
+    if not layout['objects']:
+      raise ValueError('_place needs at least one object')
+    self._build(layout)
+    if t is not None:
+      self._t = int(t)
+    return self._observe()
+
+  # ------------------------------------------------------------------------------------------
+  # Building the arena
+
+  def _sample_layout(self):
+    """Every random choice of an episode, drawn from self.np_random in a fixed order: the number of
+    objects, agent, objects (shape, colour, angle, then positions until one is free), distractors,
+    goal. Overlaps (with bounding circles and a margin) are rejected and resampled [Rec]."""
+    rng = self.np_random
+    count = int(rng.integers(1, self.num_objects + 1)) if self.variable_num_objects else self.num_objects
+    top, bottom, left, right = WALL, self.height - WALL, WALL, self.goal_x
+    placed = []  # (x, y, radius)
+
+    def free(x, y, radius):
+      if x - radius < left or x + radius > right or y - radius < top or y + radius > bottom:
+        return False
+      return all((x - px) ** 2 + (y - py) ** 2 >= (radius + pr + PLACEMENT_MARGIN) ** 2
+                 for px, py, pr in placed)
+
+    def sample(draw, radius, what):
+      for _ in range(PLACEMENT_TRIES):
+        x, y = draw()
+        if free(x, y, radius):
+          placed.append((x, y, radius))
+          return (float(x), float(y))
+      raise RuntimeError(f'could not place {what} without overlaps in {PLACEMENT_TRIES} tries')
+
+    agent = sample(lambda: (rng.uniform(left + AGENT_RADIUS, right - AGENT_RADIUS),
+                            rng.uniform(top + AGENT_RADIUS, bottom - AGENT_RADIUS)), AGENT_RADIUS, 'the agent')
+    objects = []
+    object_width = OBJECT_X_FRACTION * (self.width - 2 * WALL)
+    for i in range(count):
+      shape, color = int(rng.integers(len(SHAPES))), int(rng.integers(len(COLORS)))
+      angle = float(rng.uniform(0, 2 * math.pi))
+      position = sample(lambda: (WALL + rng.uniform(0, object_width), rng.uniform(top, bottom)),
+                        BOUND_RADIUS[SHAPE_NAMES[shape]], f'object {i}')
+      objects.append((shape, color, position, angle))
+    r = DISTRACTOR_RADIUS
+    distractors = [sample(lambda: (rng.uniform(left + r, right - r), rng.uniform(top + r, bottom - r)),
+                          r, f'distractor {i}') for i in range(self.num_distractors)]
+    goal_y = (float(rng.uniform(top, bottom - self.goal_height)) if self.variable_goal_position
+              else (self.height - self.goal_height) / 2)
+    return {'goal_y': goal_y, 'agent': agent, 'agent_velocity': (0.0, 0.0), 'objects': objects,
+            'distractors': distractors}
+
+  def _build(self, layout):
+    """A fresh pymunk space, filled in a fixed order: walls, agent, objects, distractors."""
+    space = pymunk.Space()
+    space.gravity = (0.0, 0.0)
+    space.damping = DAMPING
+    self.goal_y = layout['goal_y']
+    w, h, gx, gy, gh = self.width, self.height, self.goal_x, self.goal_y, self.goal_height
+    rects = [(0, 0, WALL, h), (0, 0, w, WALL), (w - WALL, 0, w, h), (0, h - WALL, w, h),
+             (gx, WALL, w - WALL, gy), (gx, gy + gh, w - WALL, h - WALL)]  # the strip around the pocket
+    for x0, y0, x1, y1 in rects:
+      if x1 - x0 > 1e-6 and y1 - y0 > 1e-6:
+        wall = pymunk.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        wall.elasticity, wall.friction = WALL_ELASTICITY, WALL_FRICTION
+        space.add(wall)
+
+    body = pymunk.Body(AGENT_MASS, MOMENT)
+    body.position, body.velocity = layout['agent'], layout['agent_velocity']
+    shape = pymunk.Circle(body, AGENT_RADIUS)
+    shape.elasticity, shape.friction = AGENT_ELASTICITY, AGENT_FRICTION
+    space.add(body, shape)
+    self._agent = _Body(body, shape, None, AGENT_COLOR, AGENT_RADIUS, 'agent', 'agent')
+
+    self._objects = []
+    for shape_index, color_index, position, angle in layout['objects']:
+      name, color_name = SHAPE_NAMES[shape_index], COLOR_NAMES[color_index]
+      body = pymunk.Body(OBJECT_MASS, MOMENT)
+      body.position, body.angle = position, angle
+      vertices = CENTRED_SHAPES[name]
+      shape = pymunk.Poly(body, vertices)
+      shape.elasticity, shape.friction = OBJECT_ELASTICITY, OBJECT_FRICTION
+      space.add(body, shape)
+      self._objects.append(_Body(body, shape, vertices, COLORS[color_name], BOUND_RADIUS[name],
+                                 'object', name, color_name))
+
+    self._distractors = []
+    for position in layout['distractors']:
+      body = pymunk.Body(DISTRACTOR_MASS, MOMENT)
+      body.position = position
+      shape = pymunk.Poly(body, DISTRACTOR_VERTICES)
+      shape.elasticity, shape.friction = DISTRACTOR_ELASTICITY, DISTRACTOR_FRICTION
+      space.add(body, shape)
+      self._distractors.append(_Body(body, shape, tuple(DISTRACTOR_VERTICES), DISTRACTOR_COLOR,
+                                     DISTRACTOR_RADIUS, 'distractor', 'kite'))
+    self._distractor_force = [(0.0, 0.0)] * len(self._distractors)
+    self._distractor_hold = [0] * len(self._distractors)
+
+    self._space = space
+    self._dynamic = [self._agent] + self._objects + self._distractors
+    self._bouncers = [self._agent] + self._distractors  # kept out of the pocket
+    self._t, self._scored, self._done = 0, 0, False
+
+  # ------------------------------------------------------------------------------------------
+  # Stepping
+
+  def _check_action(self, action):
+    try:
+      value = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+      raise ValueError(f'action {action!r} is not numeric; expected shape (2,)') from None
+    if value.shape != (2,):
+      raise ValueError(f'action {action!r} has shape {value.shape}; expected shape (2,)')
+    if not np.isfinite(value).all():
+      raise ValueError(f'action {action!r} is not finite; expected 2 finite values in [-1, 1]')
+    return min(max(float(value[0]), -1.0), 1.0), min(max(float(value[1]), -1.0), 1.0)
+
+  def _push_distractors(self):
+    """[B]: each distractor holds a random force (direction uniform, magnitude uniform up to 0.2
+    of the agent's maximum) for 2 to 9 env steps, then draws a new one."""
+    rng = self.np_random
+    for i, distractor in enumerate(self._distractors):
+      if self._distractor_hold[i] == 0:
+        angle = rng.uniform(0, 2 * math.pi)
+        magnitude = rng.uniform(0, 1) * DISTRACTOR_FORCE_SCALE * MAX_FORCE
+        self._distractor_force[i] = (magnitude * math.cos(angle), magnitude * math.sin(angle))
+        self._distractor_hold[i] = int(rng.integers(DISTRACTOR_HOLD[0], DISTRACTOR_HOLD[1] + 1))
+      self._distractor_hold[i] -= 1
+      distractor.body.force = self._distractor_force[i]
+
+  def _after_step(self):
+    """The speed cap on every dynamic body, and the pocket's bounce for the agent and distractors."""
+    limit2 = MAX_SPEED * MAX_SPEED
+    for b in self._dynamic:
+      vx, vy = b.body.velocity
+      speed2 = vx * vx + vy * vy
+      if speed2 > limit2:
+        k = MAX_SPEED / math.sqrt(speed2)
+        b.body.velocity = (vx * k, vy * k)
+    for b in self._bouncers:
+      right = b.shape.cache_bb().right
+      if right > self.goal_x:  # [B]: back to the pocket's edge, velocity reversed and scaled by 0.3
+        x, y = b.body.position
+        b.body.position = (x - (right - self.goal_x), y)
+        vx, vy = b.body.velocity
+        b.body.velocity = (-GOAL_BOUNCE * vx, -GOAL_BOUNCE * vy)
+        b.shape.cache_bb()
+
+  def _score(self):
+    """Removes the objects whose centre is SCORE_DEPTH units into the pocket; returns how many."""
+    line, count = self.goal_x + SCORE_DEPTH, 0
+    for b in [b for b in self._objects if b.body.position.x >= line]:
+      self._space.remove(b.body, b.shape)
+      self._objects.remove(b)
+      self._dynamic.remove(b)
+      count += 1
+    self._scored += count
+    return count
+
+  def _info(self):
+    return {'t': self._t, 'scored': self._scored, 'remaining': len(self._objects)}
+
+  # ------------------------------------------------------------------------------------------
+  # Drawing
+
+  def _agent_window(self):
+    """The agent's 250 x 250 window (x0, y0, w, h), shifted to stay inside the arena [B]."""
+    x, y = self._agent.body.position
+    side = 2 * VIEW_HALF
+    return (min(max(x - VIEW_HALF, 0.0), self.width - side),
+            min(max(y - VIEW_HALF, 0.0), self.height - side), side, side)
+
+  def _observe(self):
+    window = (0.0, 0.0, self.width, self.height) if self.camera == 'global' else self._agent_window()
+    return self._draw(window, self.size[1], self.size[0], SUPERSAMPLE)
+
+  def _draw(self, window, out_width, out_height, supersample):
+    """Draws only what lies in `window` (x0, y0, w, h, arena units) straight into an image of
+    out_width x out_height pixels (at `supersample` times that, then box-filtered): walls and floor
+    as rectangles, then the visible objects, distractors and the agent; the rest is culled."""
+    x0, y0, w, h = window
+    width, height = out_width * supersample, out_height * supersample
+    sx, sy = width / w, height / h
+    image = Image.new('RGB', (width, height), WALL_COLOR)
+    draw = ImageDraw.Draw(image)
+
+    def rect(ax0, ay0, ax1, ay1, color):
+      c0, r0 = round((ax0 - x0) * sx), round((ay0 - y0) * sy)
+      c1, r1 = round((ax1 - x0) * sx), round((ay1 - y0) * sy)
+      if c1 > max(c0, 0) and r1 > max(r0, 0) and c0 < width and r0 < height:
+        draw.rectangle((c0, r0, c1 - 1, r1 - 1), fill=color)
+
+    rect(WALL, WALL, self.goal_x, self.height - WALL, FLOOR_COLOR)
+    rect(self.goal_x, self.goal_y, self.width - WALL, self.goal_y + self.goal_height, GOAL_COLOR)
+    drawn = []
+    x1, y1 = x0 + w, y0 + h
+    for b in self._objects + self._distractors:
+      px, py = b.body.position
+      r = b.radius
+      if px + r < x0 or px - r > x1 or py + r < y0 or py - r > y1:
+        continue  # culled: entirely outside the window
+      c, s = math.cos(b.body.angle), math.sin(b.body.angle)
+      ox, oy = px - x0, py - y0
+      draw.polygon([((ox + vx * c - vy * s) * sx, (oy + vx * s + vy * c) * sy) for vx, vy in b.vertices],
+                   fill=b.color)
+      drawn.append((b.kind, b.name, b.color_name))
+    px, py = self._agent.body.position
+    r = AGENT_RADIUS
+    if not (px + r < x0 or px - r > x1 or py + r < y0 or py - r > y1):
+      cx, cy = (px - x0) * sx, (py - y0) * sy
+      draw.ellipse((cx - r * sx, cy - r * sy, cx + r * sx, cy + r * sy), fill=AGENT_COLOR)
+      drawn.append(('agent', 'agent', ''))
+    self._drawn = drawn
+    if supersample > 1:
+      image = image.reduce(supersample)
+    return np.array(image)
+
+
+def _index(names, value):
+  if isinstance(value, str):
+    if value not in names:
+      raise ValueError(f'unknown name {value!r}; expected one of {", ".join(names)}')
+    return names.index(value)
+  return int(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Task names for train.py: envs.make('shapeherd_sparse_distract2', config)
+
+TASK_GRAMMAR = ('shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>]'
+                '[_varobjects][_vargoal][_global]')
+# (part as written in the grammar, regex, kwargs from the match); the order is the required order.
+TASK_PARTS = (
+    ('sparse', r'sparse', lambda m: {'sparse': True}),
+    ('distract<n>', r'distract([1-8])', lambda m: {'num_distractors': int(m[1])}),
+    ('size<s>', r'size(1\.2|1\.4|1\.6)', lambda m: {'arena_scale': float(m[1])}),
+    ('objects<n>', r'objects([1-46-9])', lambda m: {'num_objects': int(m[1])}),  # 5 is the default
+    ('varobjects', r'varobjects', lambda m: {'variable_num_objects': True}),
+    ('vargoal', r'vargoal', lambda m: {'variable_goal_position': True}),
+    ('global', r'global', lambda m: {'camera': 'global'}),
+)
+
+
+def parse_task(task):
+  """'shapeherd_sparse_distract2_size1.4' -> ShapeHerd keyword arguments, or a one-line ValueError.
+
+  Parts follow TASK_GRAMMAR's order, each at most once, and defaults are left out (no distract0,
+  size1.0, objects5), so one configuration has one name for runs and plots."""
+  parts = str(task).split('_')
+  if parts[0] != 'shapeherd':
+    raise ValueError(f'unknown task {task!r}; ShapeHerd tasks are named {TASK_GRAMMAR}')
+  kwargs, position = {}, 0
+  for part in parts[1:]:
+    for index, (_, pattern, convert) in enumerate(TASK_PARTS):
+      match = re.fullmatch(pattern, part)
+      if match:
+        break
+    else:
+      raise ValueError(f'unknown task {task!r}: bad part {part!r}; ShapeHerd tasks are named '
+                       f'{TASK_GRAMMAR} (defaults left out: no distract0, size1.0, objects5)')
+    if index < position:
+      raise ValueError(f'unknown task {task!r}: part {part!r} is out of order or repeated; ShapeHerd '
+                       f'tasks are named {TASK_GRAMMAR}, parts in that order')
+    position = index + 1
+    kwargs.update(convert(match))
+  return kwargs
+
+
+def build(kwargs, settings, seed):
+  """The fully wrapped env for envs.make (module level, so functools.partial of it pickles)."""
+  from envs import wrappers
+  env = ShapeHerd(**kwargs, size=tuple(settings['render_size']), max_steps=settings['time_limit'] or None)
+  repeat = settings['action_repeat']
+  return wrappers.wrap(wrappers.FromGymnasium(env, seed=seed), repeat=repeat,
+                       time_limit=settings['time_limit'] // repeat)
+
+
+# ----------------------------------------------------------------------------------------------
+# Policies and the GIF command line
+
+def random_policy(env, rng):
+  return rng.uniform(-1, 1, 2).astype(np.float32)
+
+
+def force_action(force):
+  """The action in [-1, 1]^2 for a force vector (clipped to MAX_FORCE)."""
+  fx, fy = force
+  magnitude = min(math.hypot(fx, fy), MAX_FORCE)
+  angle = math.atan2(fy, fx) % (2 * math.pi)
+  return np.array([angle / math.pi - 1.0, 2.0 * magnitude / MAX_FORCE - 1.0], np.float32)
+
+
+class ScriptedPolicy:
+  """Pushes objects into the pocket: picks the object nearest to the agent, goes to the point
+  behind it on the line from the pocket's centre (around the object if the agent is on the
+  wrong side), then pushes along that line. It reads the true state (env.state()), so it is a demo
+  of the physics, not an agent. It gives up on an object after `patience` steps without progress."""
+
+  def __init__(self, patience=400):
+    self.patience = patience
+    self.target, self.since, self.best, self.skip = None, 0, None, {}
+
+  def __call__(self, env, rng):
+    state = env.state()
+    goal_x, goal_top, goal_bottom = state['goal']
+    goal = np.array([goal_x + GOAL_WIDTH * 0.75, (goal_top + goal_bottom) / 2])
+    agent = np.array(state['agent']['position'])
+    velocity = np.array(state['agent']['velocity'])
+    objects = state['objects']
+    if not objects:
+      return force_action(-velocity * AGENT_MASS * 10)
+    t = state['t']
+    candidates = [i for i in range(len(objects)) if self.skip.get(self._key(objects[i]), -1) < t]
+    candidates = candidates or list(range(len(objects)))
+    keys = [self._key(objects[i]) for i in candidates]
+    if self.target not in keys:
+      index = min(candidates, key=lambda i: np.linalg.norm(np.array(objects[i]['position']) - agent))
+      self.target, self.since, self.best = self._key(objects[index]), t, None
+    obj = objects[candidates[keys.index(self.target)]]
+    position = np.array(obj['position'])
+    distance = np.linalg.norm(goal - position)
+    if self.best is None or distance < self.best - 5:
+      self.best, self.since = distance, t
+    elif t - self.since > self.patience:  # stuck: try another object for a while
+      self.skip[self.target], self.target = t + 300, None
+    # The pushing line bends near the pocket's mouth so objects enter it rather than hit its edges.
+    aim = goal if position[0] > goal_x - 60 else np.array([goal_x, np.clip(position[1], goal_top + 40, goal_bottom - 40)])
+    u = aim - position
+    u /= max(np.linalg.norm(u), 1e-6)
+    reach = BOUND_RADIUS[obj['shape']] + AGENT_RADIUS
+    behind = position - u * (reach + 8)
+    to_object = position - agent
+    side = agent - position
+    along = float(np.dot(side, u))
+    if np.linalg.norm(agent - behind) < 12 or (along < -reach * 0.6 and abs(u[0] * side[1] - u[1] * side[0]) < reach * 0.5):
+      desired = u * 350 + to_object * 0.5  # push along the line, keeping contact
+    else:
+      waypoint = behind
+      if along > -reach * 0.5:  # on the wrong side: go around, on the agent's side of the object
+        normal = np.array([-u[1], u[0]])
+        if np.dot(normal, side) < 0:
+          normal = -normal
+        waypoint = position + normal * (reach + 20) - u * (reach * 0.5)
+      offset = waypoint - agent
+      desired = offset / max(np.linalg.norm(offset), 1e-6) * min(600, 6 * np.linalg.norm(offset))
+    return force_action((desired - velocity) * AGENT_MASS * 8)
+
+  @staticmethod
+  def _key(obj):
+    return (obj['shape'], obj['color'], round(obj['angle'], 6))
+
+
+def _frame(env, obs):
+  """The render() frame beside the agent's observation, upscaled to the frame's height."""
+  frame = env.render()
+  height = frame.shape[0]
+  view = np.array(Image.fromarray(obs).resize((height, height), Image.NEAREST))
+  gap = np.full((height, 8, 3), 255, np.uint8)
+  return np.concatenate([frame, gap, view], axis=1)
+
+
+def write_gif(path, task='shapeherd', policy='random', steps=600, seed=0, every=2):
+  """Runs one episode of `steps` env steps (or until it ends) and writes an animated GIF of every
+  `every`-th frame. Returns a summary dict."""
+  env = ShapeHerd(**parse_task(task))
+  act = ScriptedPolicy() if policy == 'scripted' else random_policy
+  rng = np.random.default_rng(seed)
+  obs, _ = env.reset(seed=seed)
+  frames, total, step = [_frame(env, obs)], 0.0, 0
+  for step in range(1, steps + 1):
+    obs, reward, terminated, truncated, info = env.step(act(env, rng))
+    total += reward
+    if step % every == 0 or terminated or truncated:
+      frames.append(_frame(env, obs))
+    if terminated or truncated:
+      break
+  images = [Image.fromarray(f) for f in frames]
+  images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * DT * every), loop=0)
+  return {'path': str(path), 'frames': len(images), 'env_steps': step, 'return': total,
+          'scored': env.state()['scored']}
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description='Writes an animated GIF of a ShapeHerd episode: the '
+                                   'whole arena (render()) beside the agent\'s 64x64 view, upscaled.')
+  parser.add_argument('--out', default='shapeherd.gif')
+  parser.add_argument('--policy', choices=('random', 'scripted'), default='random')
+  parser.add_argument('--steps', type=int, default=600, help='env steps (at most)')
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--task', default='shapeherd', help=TASK_GRAMMAR)
+  parser.add_argument('--every', type=int, default=2, help='keep every n-th env step as a frame')
+  args = parser.parse_args(argv)
+  try:
+    parse_task(args.task)
+  except ValueError as error:
+    parser.error(str(error))
+  summary = write_gif(args.out, args.task, args.policy, args.steps, args.seed, max(1, args.every))
+  print(', '.join(f'{k}: {v}' for k, v in summary.items()))
+
+
+if __name__ == '__main__':
+  main()
