@@ -102,7 +102,7 @@ def _panels(axes, tasks, curves, colour, style, sources, ncols, ylabel):
       if t != task:
         continue
       _curve(ax, curve, colour[method], style[source], source == sources[0])
-      xmax = max(xmax, curve['xs'][curve['count'] > 0].max())
+      xmax = max(xmax, curve.get('xlim') or 0, curve['xs'][curve['count'] > 0].max())
       label = f'{method} ({source})'
       handles[(method_order(method_key(method)), sources.index(source), label)] = (
           Line2D([], [], color=colour[method], ls=style[source],

@@ -20,6 +20,9 @@ step, so 0 in the first step after reset) gives 1 + max(0, 1.5 - t / 1000), or 1
 In training (envs.make) the task name picks the options, parts in this order, defaults left out:
   shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>][_varobjects][_vargoal][_global]
 e.g. shapeherd, shapeherd_sparse_distract2_size1.4. See parse_task().
+
+For tests and scripted demos: env.state() is a snapshot of every body in play, and
+env._place(agent, objects, ...) rebuilds the arena with bodies where the caller puts them.
 """
 
 import argparse
@@ -118,7 +121,8 @@ class ShapeHerd(gymnasium.Env):
   window), num_objects (5), variable_num_objects (1..num_objects per episode [B]), num_distractors (0;
   random-walking kites that never score [B]), variable_goal_position (the pocket's height is sampled
   at reset [B]), sparse (+1 per object, no time bonus), camera ('agent', or 'global': the whole arena
-  squeezed into the observation), size (observation (height, width)), max_steps (3000; None: none).
+  squeezed into the observation), image_size ((64, 64): the observation's (height, width)) and
+  max_steps (3000 env steps; None: no limit of its own).
 
   One numpy Generator (gymnasium's self.np_random, seeded by reset(seed=...)) drives every random
   choice, and the pymunk space is built fresh at each reset in a fixed order, so a seed and a
@@ -129,7 +133,7 @@ class ShapeHerd(gymnasium.Env):
 
   def __init__(self, arena_scale=1.0, num_objects=NUM_OBJECTS, num_distractors=0,
                variable_goal_position=False, variable_num_objects=False, sparse=False,
-               camera='agent', size=(64, 64), max_steps=TIME_LIMIT, render_mode='rgb_array',
+               camera='agent', image_size=(64, 64), max_steps=TIME_LIMIT, render_mode='rgb_array',
                render_width=400):
     if not (isinstance(arena_scale, (int, float)) and 1.0 <= arena_scale <= 4.0):
       raise ValueError(f'arena_scale must be a number in [1, 4], got {arena_scale!r}')
@@ -147,7 +151,7 @@ class ShapeHerd(gymnasium.Env):
     self.variable_num_objects = bool(variable_num_objects)
     self.sparse, self.camera, self.render_mode = bool(sparse), camera, render_mode
     self.max_steps = int(max_steps) if max_steps else None
-    self.size = (int(size[0]), int(size[1]))  # (height, width)
+    self.image_size = (int(image_size[0]), int(image_size[1]))  # (height, width)
     # round(), not [B]'s int(): 700 * 1.4 is 979.999... in floating point
     self.width = int(round(ARENA_WIDTH * self.arena_scale))
     self.height = int(round(ARENA_HEIGHT * self.arena_scale))
@@ -155,7 +159,7 @@ class ShapeHerd(gymnasium.Env):
     self.goal_height = GOAL_HEIGHT_FRACTION * (self.height - 2 * WALL)
     self.goal_y = (self.height - self.goal_height) / 2  # top of the pocket; sampled with vargoal
     self.render_size = (int(round(render_width * self.height / self.width)), int(render_width))
-    self.observation_space = gymnasium.spaces.Box(0, 255, self.size + (3,), np.uint8)
+    self.observation_space = gymnasium.spaces.Box(0, 255, self.image_size + (3,), np.uint8)
     self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
     self._space = None
     self._done = True
@@ -266,8 +270,8 @@ class ShapeHerd(gymnasium.Env):
           return (float(x), float(y))
       raise RuntimeError(f'could not place {what} without overlaps in {PLACEMENT_TRIES} tries')
 
-    agent = sample(lambda: (rng.uniform(left + AGENT_RADIUS, right - AGENT_RADIUS),
-                            rng.uniform(top + AGENT_RADIUS, bottom - AGENT_RADIUS)), AGENT_RADIUS, 'the agent')
+    r = AGENT_RADIUS
+    agent = sample(lambda: (rng.uniform(left + r, right - r), rng.uniform(top + r, bottom - r)), r, 'the agent')
     objects = []
     object_width = OBJECT_X_FRACTION * (self.width - 2 * WALL)
     for i in range(count):
@@ -406,7 +410,7 @@ class ShapeHerd(gymnasium.Env):
 
   def _observe(self):
     window = (0.0, 0.0, self.width, self.height) if self.camera == 'global' else self._agent_window()
-    return self._draw(window, self.size[1], self.size[0], SUPERSAMPLE)
+    return self._draw(window, self.image_size[1], self.image_size[0], SUPERSAMPLE)
 
   def _draw(self, window, out_width, out_height, supersample):
     """Draws only what lies in `window` (x0, y0, w, h, arena units) straight into an image of
@@ -503,7 +507,8 @@ def parse_task(task):
 def build(kwargs, settings, seed):
   """The fully wrapped env for envs.make (module level, so functools.partial of it pickles)."""
   from envs import wrappers
-  env = ShapeHerd(**kwargs, size=tuple(settings['render_size']), max_steps=settings['time_limit'] or None)
+  env = ShapeHerd(**kwargs, image_size=tuple(settings['render_size']),
+                  max_steps=settings['time_limit'] or None)
   repeat = settings['action_repeat']
   return wrappers.wrap(wrappers.FromGymnasium(env, seed=seed), repeat=repeat,
                        time_limit=settings['time_limit'] // repeat)
@@ -558,7 +563,8 @@ class ScriptedPolicy:
     elif t - self.since > self.patience:  # stuck: try another object for a while
       self.skip[self.target], self.target = t + 300, None
     # The pushing line bends near the pocket's mouth so objects enter it rather than hit its edges.
-    aim = goal if position[0] > goal_x - 60 else np.array([goal_x, np.clip(position[1], goal_top + 40, goal_bottom - 40)])
+    aim = goal if position[0] > goal_x - 60 else np.array(
+        [goal_x, np.clip(position[1], goal_top + 40, goal_bottom - 40)])
     u = aim - position
     u /= max(np.linalg.norm(u), 1e-6)
     reach = BOUND_RADIUS[obj['shape']] + AGENT_RADIUS
@@ -566,7 +572,8 @@ class ScriptedPolicy:
     to_object = position - agent
     side = agent - position
     along = float(np.dot(side, u))
-    if np.linalg.norm(agent - behind) < 12 or (along < -reach * 0.6 and abs(u[0] * side[1] - u[1] * side[0]) < reach * 0.5):
+    lateral = abs(u[0] * side[1] - u[1] * side[0])  # the agent's distance from the pushing line
+    if np.linalg.norm(agent - behind) < 12 or (along < -reach * 0.6 and lateral < reach * 0.5):
       desired = u * 350 + to_object * 0.5  # push along the line, keeping contact
     else:
       waypoint = behind

@@ -105,7 +105,7 @@ def test_bad_actions_raise_in_parent_and_worker_survives(cartpole):
     ('dmc_walkr_walk', "unknown task 'dmc_walkr_walk'; known dmc domains: acrobot, ball_in_cup, cartpole"),
     ('dmc_walker_wlk', "unknown task 'dmc_walker_wlk'; dmc domain walker has tasks: stand, walk, run"),
     ('atari_pong', "unknown task 'atari_pong'; valid tasks: dmc_<domain>_<task>, shapeherd"),
-    ('shapeherd', "task 'shapeherd' is not available yet"),
+    ('shapeherd_nope', "unknown task 'shapeherd_nope': bad part 'nope'"),
 ])
 def test_bad_task_names_fail_fast_in_one_line(task, message):
   before = len(multiprocessing.active_children())

@@ -22,7 +22,8 @@ from envs.shapeherd import ShapeHerd
 from tests.conftest import make_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RIGHT, IDLE = np.array([-1.0, 1.0], np.float32), np.array([0.0, -1.0], np.float32)  # full force at angle 0; no force
+RIGHT = np.array([-1.0, 1.0], np.float32)  # angle 0 (+x), full force
+IDLE = np.array([0.0, -1.0], np.float32)  # magnitude 0
 RED = (255, 0, 0)
 
 
@@ -55,7 +56,7 @@ def test_spaces_observation_and_render():
   obs, info = env.reset(seed=0)
   assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
   assert info == {'t': 0, 'scored': 0, 'remaining': 5}
-  assert count(obs, shapeherd.AGENT_COLOR, 10) > 25  # the agent (a disc ~8 px across) is always in its own view
+  assert count(obs, shapeherd.AGENT_COLOR, 10) > 25  # the agent (~8 px across) is always in its view
   frame = env.render()
   assert frame.shape == (350, 400, 3) and frame.dtype == np.uint8
   assert count(frame, (255, 255, 255), 0) > 200  # the outline of the agent's window
@@ -74,7 +75,8 @@ def test_reset_at_a_fixed_layout_rejects_overlaps():
     bodies = [(env.state()['agent']['position'], shapeherd.AGENT_RADIUS)] + [
         (o['position'], shapeherd.BOUND_RADIUS[o['shape']]) for o in env.state()['objects']]
     for i, (p, r) in enumerate(bodies):
-      assert shapeherd.WALL + r <= p[0] <= env.goal_x - r and shapeherd.WALL + r <= p[1] <= env.height - shapeherd.WALL - r
+      assert shapeherd.WALL + r <= p[0] <= env.goal_x - r
+      assert shapeherd.WALL + r <= p[1] <= env.height - shapeherd.WALL - r
       for q, s in bodies[:i]:
         assert math.dist(p, q) >= r + s  # bounding circles apart: no overlaps, nothing touching
     assert not env._space.shape_query(env._agent.shape)
@@ -238,7 +240,8 @@ def test_long_random_episode_keeps_bodies_in_bounds_and_under_the_cap():
       assert math.hypot(*b.body.velocity) <= cap
     for b in env._objects:
       x, y = b.body.position
-      assert shapeherd.WALL <= x <= env.width - shapeherd.WALL and shapeherd.WALL <= y <= env.height - shapeherd.WALL
+      assert shapeherd.WALL <= x <= env.width - shapeherd.WALL
+      assert shapeherd.WALL <= y <= env.height - shapeherd.WALL
     for b in env._bouncers:
       assert b.shape.cache_bb().right <= env.goal_x + 1e-9  # agent and distractors stay out of the pocket
     energies.append(sum(0.5 * b.body.mass * b.body.velocity.get_length_sqrd() for b in env._dynamic))
@@ -384,14 +387,16 @@ def test_task_names(task, kwargs):
 
 
 @pytest.mark.parametrize('task, message', [
-    ('shapeherd_foo', "unknown task 'shapeherd_foo': bad part 'foo'; ShapeHerd tasks are named shapeherd[_sparse]"),
+    ('shapeherd_foo',
+     "unknown task 'shapeherd_foo': bad part 'foo'; ShapeHerd tasks are named shapeherd[_sparse]"),
     ('shapeherd_distract0', "unknown task 'shapeherd_distract0': bad part 'distract0'"),
     ('shapeherd_size1.0', "unknown task 'shapeherd_size1.0': bad part 'size1.0'"),
     ('shapeherd_size1.40', "unknown task 'shapeherd_size1.40': bad part 'size1.40'"),
     ('shapeherd_objects5', "unknown task 'shapeherd_objects5': bad part 'objects5'"),
     ('shapeherd_', "unknown task 'shapeherd_': bad part ''"),
     ('shapeherd_size1.4_sparse', "unknown task 'shapeherd_size1.4_sparse': part 'sparse' is out of order"),
-    ('shapeherd_sparse_sparse', "unknown task 'shapeherd_sparse_sparse': part 'sparse' is out of order or repeated"),
+    ('shapeherd_sparse_sparse',
+     "unknown task 'shapeherd_sparse_sparse': part 'sparse' is out of order or repeated"),
     ('shapeherds', "unknown task 'shapeherds'; valid tasks: dmc_<domain>_<task>, shapeherd[_sparse]"),
 ])
 def test_bad_task_names_fail_fast_in_one_line(task, message):
@@ -421,7 +426,8 @@ def test_make_builds_the_variant_and_a_worker_matches_in_process():
       a, b = worker.step({'action': action}), local.step({'action': action})
       assert np.array_equal(a['image'], b['image']) and a['reward'] == b['reward']
   eval_env = envs.make('shapeherd', config, mode='eval', parallel=False)
-  assert not np.array_equal(eval_env.reset()['image'], envs.make('shapeherd', config, parallel=False).reset()['image'])
+  train_env = envs.make('shapeherd', config, parallel=False)
+  assert not np.array_equal(eval_env.reset()['image'], train_env.reset()['image'])  # seed + 500
 
 
 def test_gymnasium_make_after_import_envs():
