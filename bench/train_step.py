@@ -67,12 +67,12 @@ def main(argv):
     times.append(time.perf_counter() - start)
 
   obs = {'image': data['image'][:1, 0].numpy(), 'is_first': data['is_first'][:1, 0].numpy()}
-  _, state = agent.policy(obs)
-  policy_times = []
-  for _ in range(args.policy_steps):
+  policy_times, state = [], None
+  for _ in range(args.policy_steps and args.policy_steps + 1):   # the first call traces
     start = time.perf_counter()
     _, state = agent.policy(obs, state)
     policy_times.append(time.perf_counter() - start)
+  policy_times = policy_times[1:]
 
   result = {
       'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
@@ -81,8 +81,6 @@ def main(argv):
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
-      'policy_median_s': round(statistics.median(policy_times), 5),
-      'policy_min_s': round(min(policy_times), 5), 'policy_max_s': round(max(policy_times), 5),
       'peak_rss_mb': round(peak_rss_mb()), 'params': int(sum(
           v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
                                    else model.trainable_variables))),
@@ -92,9 +90,12 @@ def main(argv):
         f"deter {result['deter']}, precision {result['precision']}, jit {result['jit']}: "
         f"median {result['median_s']:.3f} s, min {result['min_s']:.3f}, max {result['max_s']:.3f} "
         f"over {len(times)} steps")
-  print(f"policy step (1 env, sampling): median {result['policy_median_s'] * 1e3:.1f} ms, min "
-        f"{result['policy_min_s'] * 1e3:.1f}, max {result['policy_max_s'] * 1e3:.1f} over "
-        f"{len(policy_times)} calls")
+  if policy_times:
+    result.update(policy_median_s=round(statistics.median(policy_times), 5),
+                  policy_min_s=round(min(policy_times), 5), policy_max_s=round(max(policy_times), 5))
+    print(f"policy step (1 env, sampling): median {result['policy_median_s'] * 1e3:.1f} ms, min "
+          f"{result['policy_min_s'] * 1e3:.1f}, max {result['policy_max_s'] * 1e3:.1f} over "
+          f"{len(policy_times)} calls")
   print(f"first call (trace + compile + step): {result['first_call_s']:.1f} s; "
         f"traces: {result['traces']}; peak RSS {result['peak_rss_mb']} MB")
   print(json.dumps(result))

@@ -86,3 +86,15 @@ def test_unknown_task_is_a_clear_error(tmp_path):
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and "unknown task 'dmc_walkr_walk'" in lines[0] and 'walker' in lines[0]
   assert not (tmp_path / 'run').exists()
+
+
+def test_shapeherd_debug_run(tmp_path):
+  # ShapeHerd through the same factory and loop; 200-step episodes (50 agent steps at repeat 4).
+  result = train(tmp_path, '--configs', 'shapeherd', 'vsg', 'debug', '--task', 'shapeherd_distract1',
+                 '--time_limit', '200', '--prefill', '400', '--eval_every', '800', '--log_every',
+                 '400', '--steps', '1200')
+  assert result.returncode == 0, result.stderr[-3000:]
+  logged = rows(tmp_path)
+  assert {'train_return', 'eval_return', 'model_loss', 'discount_loss', 'gate_open_rate'} <= set(
+      ).union(*logged)
+  assert all(r['train_length'] <= 200 for r in logged if 'train_length' in r)
