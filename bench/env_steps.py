@@ -18,7 +18,6 @@ import time
 # A script run by path has bench/ on sys.path, not the repo root that holds the packages.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from common import config as configlib  # noqa: E402

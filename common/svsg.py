@@ -5,7 +5,6 @@ import tensorflow as tf
 from common import cells
 from common import dists
 from common import rssm
-from common import tfutils
 
 
 class SVSG(rssm.Dynamics):

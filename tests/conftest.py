@@ -1,5 +1,7 @@
 """Shared fixtures: tiny configs and synthetic batches."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,16 @@ def make_batch(batch=2, length=5, action_dim=3, seed=0, image_shape=(64, 64, 3))
 @pytest.fixture
 def batch():
   return make_batch()
+
+
+def assert_bad_task(task, config, message):
+  """envs.make fails at once with a one-line ValueError starting with `message`, starting no
+  worker; returns the message for further checks."""
+  import envs
+  before = len(multiprocessing.active_children())
+  with pytest.raises(ValueError) as info:
+    envs.make(task, config)
+  text = str(info.value)
+  assert text.startswith(message) and '\n' not in text, text
+  assert len(multiprocessing.active_children()) == before  # no worker was started
+  return text
