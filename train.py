@@ -107,7 +107,7 @@ def main(argv=None):
     train_driver(random_policy, steps=prefill)
     if not train_replay.stats['total_episodes']:  # the replay samples finished episodes only
       train_driver(random_policy, episodes=1)
-    train_driver.reset()
+    # The episode in progress goes on under the agent's policy: its random start is kept, not lost.
   if not eval_replay.stats['total_episodes']:  # seeds the eval replay for open-loop videos; not logged
     Driver(eval_envs, action_dim, on_step=[eval_replay.add_step])(random_policy, episodes=1)
 
