@@ -110,6 +110,7 @@ def main(argv=None):
     # The episode in progress goes on under the agent's policy: its random start is kept, not lost.
   if not eval_replay.stats['total_episodes']:  # seeds the eval replay for open-loop videos; not logged
     Driver(eval_envs, action_dim, on_step=[eval_replay.add_step])(random_policy, episodes=1)
+    eval_replay.drop_ongoing()  # with several envs, the others' episodes stay unfinished
 
   agent = Agent(config, obs_space, act_space, discrete)
   dataset = iter(train_replay.dataset(config.dataset.batch, length))
@@ -143,13 +144,14 @@ def main(argv=None):
       logger.video('train_openl', agent.report(next(dataset)))
       logger.write(fps=True)
 
-  train_driver._on_step.append(train_step)
+  train_driver.on_step(train_step)
   train_policy = lambda obs, state: agent.policy(obs, state, mode='train')
   eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
   try:
     while step < config.steps:
       if should_eval(step):
         eval_driver.reset()
+        eval_replay.drop_ongoing()
         eval_driver(eval_policy, episodes=config.eval_eps)
         logger.video('eval_openl', agent.report(next(eval_dataset)))
         write_with_stats('eval', eval_replay)

@@ -21,7 +21,15 @@ class Driver:
     self._action_dim = action_dim
     self._on_step = list(on_step)
     self._on_episode = list(on_episode)
+    self._async = all(hasattr(env, 'step_async') and hasattr(env, 'reset_async')
+                      for env in self._envs)
     self.reset()
+
+  def on_step(self, callback):
+    self._on_step.append(callback)
+
+  def on_episode(self, callback):
+    self._on_episode.append(callback)
 
   def reset(self):
     """Forgets ongoing episodes: every env restarts at the next call."""
@@ -47,7 +55,7 @@ class Driver:
 
   def _reset_finished(self):
     indices = [i for i, obs in enumerate(self._obs) if obs is None]
-    if all(hasattr(self._envs[i], 'reset_async') for i in indices):
+    if self._async:
       for i in indices:
         self._envs[i].reset_async()
       results = [self._envs[i].result() for i in indices]
@@ -57,7 +65,7 @@ class Driver:
       self._record(index, {**obs, 'action': np.zeros(self._action_dim, np.float32)})
 
   def _step_all(self, actions):
-    if all(hasattr(env, 'step_async') for env in self._envs):
+    if self._async:
       for env, action in zip(self._envs, actions):
         env.step_async({'action': action})
       return [env.result() for env in self._envs]
@@ -66,14 +74,16 @@ class Driver:
   def _record(self, index, transition):
     transition = {key: np.asarray(value) for key, value in transition.items()}
     self._obs[index] = transition
-    self._episodes[index].append(transition)
+    if self._on_episode:  # episodes are stacked only for someone who wants them
+      self._episodes[index].append(transition)
     for callback in self._on_step:
       callback(transition, index)
 
   def _finish(self, index):
-    episode = {key: np.stack([t[key] for t in self._episodes[index]])
-               for key in self._episodes[index][0]}
-    for callback in self._on_episode:
-      callback(episode, index)
+    if self._on_episode:
+      episode = {key: np.stack([t[key] for t in self._episodes[index]])
+                 for key in self._episodes[index][0]}
+      for callback in self._on_episode:
+        callback(episode, index)
     self._obs[index] = None
     self._episodes[index] = []

@@ -70,6 +70,10 @@ class Replay:
       keys = [k for k in entries[0] if all(k in entry for entry in entries)]
       self.add_episode({key: np.stack([entry[key] for entry in entries]) for key in keys})
 
+  def drop_ongoing(self):
+    """Forgets every worker's unfinished episode (its driver abandoned it, e.g. after evaluation)."""
+    self._ongoing.clear()
+
   def add_episode(self, episode):
     """Saves a complete episode ({key: array with one row per entry}) and keeps it in memory.
 

@@ -35,6 +35,8 @@ class ActorCritic(tfutils.Module):
     self.actor = nets.MLP(**actor, actions=actions, precision=p, name='actor')
     self.critic = nets.MLP(**config.critic, precision=p, name='critic')
     self.slow_critic = nets.MLP(**config.critic, precision=p, name='slow_critic')
+    # The critic whose values make the lambda-return targets and the reinforce baseline (spec d.5).
+    self._target_critic = self.slow_critic if config.slow_target else self.critic
     self.actor_opt = tfutils.Optimizer('actor', **config.actor_opt, precision=p)
     self.critic_opt = tfutils.Optimizer('critic', **config.critic_opt, precision=p)
     self.updates = tf.Variable(0, dtype=tf.int64, trainable=False, name='critic_updates')
@@ -63,7 +65,7 @@ class ActorCritic(tfutils.Module):
       seq = self.imagine(world_model, start, tf.reshape(is_terminal, [-1]))
       reward = tf.cast(world_model.heads['reward'](seq['feat']).mode(), tf.float32)
       target, value = self.target(seq, reward)
-      actor_loss, metrics = self.actor_loss(seq, target)
+      actor_loss, metrics = self.actor_loss(seq, target, value)
     with tf.GradientTape() as critic_tape:
       critic_loss = self.critic_loss(seq, target)
     metrics.update(self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables))
@@ -102,21 +104,20 @@ class ActorCritic(tfutils.Module):
 
   def target(self, seq, reward):
     """Lambda-returns from the slow critic (spec d.4): targets for s_0 ... s_{H-1}."""
-    critic = self.slow_critic if self.config.slow_target else self.critic
-    value = tf.cast(critic(seq['feat']).mode(), tf.float32)
+    value = tf.cast(self._target_critic(seq['feat']).mode(), tf.float32)
     target = lambda_return(reward[:-1], value[:-1], seq['discount'][:-1], value[-1],
                            self.config.discount_lambda)
     return target, value[:-1]
 
-  def actor_loss(self, seq, target):
-    """Eq. 5: -eta_d V^lambda (dynamics backprop) - eta_e H[a | s], weighted by seq['weight']."""
+  def actor_loss(self, seq, target, value):
+    """Eq. 5: -eta_d V^lambda (dynamics backprop) - eta_e H[a | s], weighted by seq['weight'].
+
+    value: the target critic's v(s_0) ... v(s_{H-1}), the reinforce baseline."""
     policy = self.actor(sg(seq['feat'][:-2]))
     if self._grad == 'dynamics':
       objective = target[1:]
     else:
-      critic = self.slow_critic if self.config.slow_target else self.critic
-      baseline = tf.cast(critic(seq['feat'][:-2]).mode(), tf.float32)
-      advantage = sg(target[1:] - baseline)
+      advantage = sg(target[1:] - value[:-1])
       action = sg(tf.cast(seq['action'][1:-1], tf.float32))
       objective = policy.log_prob(action) * advantage
       if self._grad == 'both':

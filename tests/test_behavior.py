@@ -104,3 +104,17 @@ def test_agent_full_step_and_policy():
   video = agent.report(data)
   assert video.shape[0] == config.dataset.length and video.shape[-1] == 3
   assert 0.0 <= video.min() and video.max() <= 1.0
+
+
+@pytest.mark.parametrize('grad', ['reinforce', 'both'])
+def test_reinforce_gradients_train_the_actor(grad):
+  config, agent = _agent('dreamerv2', actor_grad=grad)
+  data = make_batch(batch=2, length=4, action_dim=2)
+  tensors = {k: tf.constant(v) for k, v in data.items()}
+  post, _ = agent.wm.train_step(tensors)
+  before = [v.numpy().copy() for v in agent.behavior.actor.trainable_variables]
+  metrics = agent.behavior.train_step(agent.wm, post, tensors['is_terminal'])
+  assert np.isfinite(float(metrics['actor_loss']))
+  changed = [not np.array_equal(v.numpy(), old)
+             for v, old in zip(agent.behavior.actor.trainable_variables, before)]
+  assert all(changed)

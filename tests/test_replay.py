@@ -79,6 +79,20 @@ def test_reset_before_is_last_drops_the_unfinished_episode(tmp_path):
   assert replay.stats['total_steps'] == 4
 
 
+def test_drop_ongoing_forgets_abandoned_episodes_quietly(tmp_path):
+  replay = Replay(tmp_path)
+  episode = make_episode(1, 5)
+  for t in range(3):
+    replay.add_step({key: value[t] for key, value in episode.items()}, worker=1)
+  replay.drop_ongoing()
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    for t in range(5):
+      replay.add_step({key: value[t] for key, value in episode.items()}, worker=1)
+  assert replay.stats == {'total_steps': 4, 'total_episodes': 1, 'loaded_steps': 4,
+                          'loaded_episodes': 1}
+
+
 def test_a_new_replay_loads_the_saved_episodes(tmp_path):
   replay = Replay(tmp_path, seed=1)
   for eid in range(3):
