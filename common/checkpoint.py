@@ -11,13 +11,11 @@ import zipfile
 
 import numpy as np
 
+from common import tfutils
+
 
 class CheckpointError(ValueError):
   pass
-
-
-def _name(var):
-  return getattr(var, 'path', None) or var.name
 
 
 def save(path, variables, **extra):
@@ -25,7 +23,7 @@ def save(path, variables, **extra):
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   arrays = {f'var{i:05d}': np.asarray(var.numpy()) for i, var in enumerate(variables)}
-  arrays['names'] = np.array([_name(var) for var in variables])
+  arrays['names'] = np.array([tfutils.var_name(var) for var in variables])
   for key, value in extra.items():
     arrays[f'extra_{key}'] = np.asarray(value)
   handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
@@ -58,7 +56,7 @@ def load(path, variables):
   for var, value, name in zip(variables, values, names):
     if tuple(var.shape) != value.shape:
       raise CheckpointError(f'checkpoint {path}: variable {name} has shape {value.shape}, the '
-                            f'model expects {tuple(var.shape)} for {_name(var)}')
+                            f'model expects {tuple(var.shape)} for {tfutils.var_name(var)}')
   for var, value in zip(variables, values):
     var.assign(value)
   return {key[len('extra_'):]: value.item() for key, value in arrays.items()

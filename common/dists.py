@@ -60,6 +60,11 @@ def binary(logits):
   return tfd.Independent(tfd.Bernoulli(logits=tf.cast(logits, tf.float32), dtype=tf.float32), 0)
 
 
+def sigmoid2_std(raw, min_std):
+  """std = 2 sigmoid(raw / 2) + min_std: in (min_std, 2 + min_std), 1 + min_std at raw = 0."""
+  return 2 * tf.sigmoid(raw / 2) + min_std
+
+
 def actor(dist, out, min_std=0.1):
   """The actor's action distribution from the raw outputs of its last layer (spec d.7).
 
@@ -69,8 +74,7 @@ def actor(dist, out, min_std=0.1):
   out = tf.cast(out, tf.float32)
   if dist == 'trunc_normal':
     mean, std = tf.split(out, 2, -1)
-    std = 2 * tf.sigmoid(std / 2) + min_std
-    return tfd.Independent(TruncNormalDist(tf.tanh(mean), std, -1.0, 1.0), 1)
+    return tfd.Independent(TruncNormalDist(tf.tanh(mean), sigmoid2_std(std, min_std), -1.0, 1.0), 1)
   if dist == 'onehot':
     return OneHotDist(logits=out, dtype=tf.float32)
   raise ValueError(f"actor.dist must be 'trunc_normal' or 'onehot', got {dist!r}")

@@ -82,7 +82,7 @@ class Dynamics(tfutils.Module):
     mean, std = tf.split(tf.cast(raw, tf.float32), 2, -1)
     if std_act != 'sigmoid2':
       raise ValueError(f"rssm.std_act must be 'sigmoid2', got {std_act!r}")
-    return {'mean': mean, 'std': 2 * tf.sigmoid(std / 2) + min_std}
+    return {'mean': mean, 'std': dists.sigmoid2_std(std, min_std)}
 
 
 class RSSM(Dynamics):

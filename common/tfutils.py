@@ -133,6 +133,11 @@ def unfold(x, lead, lead_dynamic, keep=1):
   return out
 
 
+def var_name(var):
+  """A variable's name for messages: Keras variables have a path, tf.Variables a name."""
+  return getattr(var, 'path', None) or var.name
+
+
 def mask_batch(x, keep):
   """Multiplies each batch element of x (B, ...) by keep (B,), whatever the rank of x."""
   keep = tf.cast(keep, x.dtype)
@@ -197,7 +202,7 @@ class Optimizer:
       with tape:  # resumes recording, so the scaling is part of the differentiated graph
         scaled = self._opt.scale_loss(loss)
     grads = tape.gradient(scaled, variables)
-    missing = [getattr(var, 'path', var.name) for var, grad in zip(variables, grads) if grad is None]
+    missing = [var_name(var) for var, grad in zip(variables, grads) if grad is None]
     if missing:
       raise ValueError(f'{self.name}: no gradient reaches {missing}')
     scale = self._opt.dynamic_scale if self._mixed else tf.constant(1.0)
