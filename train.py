@@ -57,6 +57,7 @@ def main(argv=None):
   from common.replay import Replay
   from dreamerv2_vsg.agent import Agent, random_actions
 
+  tfutils.setup_gpus(config.gpu_memory_growth)
   tf.random.set_seed(config.seed)
   rng = np.random.default_rng(config.seed)
   repeat = config.action_repeat

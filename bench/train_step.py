@@ -43,6 +43,7 @@ def main(argv):
   from common import tfutils
   from dreamerv2_vsg.agent import Agent
 
+  tfutils.setup_gpus(config.gpu_memory_growth)
   obs_space = {'image': gymnasium.spaces.Box(0, 255, tuple(config.render_size) + (3,), np.uint8)}
   act_space = {'action': gymnasium.spaces.Box(-1, 1, (args.action_dim,), np.float32)}
   agent = Agent(config, obs_space, act_space)

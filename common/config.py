@@ -15,6 +15,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS_PATH = ROOT / 'configs.yaml'
 # Plain and dotted keys; any other key is a regex that sets every flat key it fully matches.
 _PLAIN = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)*')
+# Keys that were renamed, with what replaces them: a flag or a saved config using the old name gets
+# told where it went instead of a guess.
+RENAMED = {'rssm.discrete': 'rssm.latent (categorical | gaussian, set by the method) and rssm.classes (K)'}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
 
 
@@ -70,6 +73,8 @@ def _match(key, flat, origin):
     return matches
   if key in flat:
     return [key]
+  if key in RENAMED:
+    raise ConfigError(f'{origin.label(key)} was replaced by {RENAMED[key]}')
   if any(k.startswith(key + '.') for k in flat):
     group = ', '.join(k for k in sorted(flat) if k.startswith(key + '.'))
     raise ConfigError(f'{origin.label(key)} is a group; set one of its keys: {group}')

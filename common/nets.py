@@ -124,19 +124,25 @@ class MLP(tfutils.Module):
     return dists.actor(self._dist, out, self._min_std)
 
 
+LATENTS = ('categorical', 'gaussian')
+
+
 def make_dynamics(config, precision=None):
   """The dynamics model a config asks for: RSSM (GRU or VSG cell) or SVSG."""
   precision = config.precision if precision is None else precision
   rssm = config.rssm
+  if rssm.latent not in LATENTS:
+    raise ValueError(f'rssm.latent must be one of {LATENTS}, got {rssm.latent!r}')
   common = dict(hidden=rssm.hidden, act=rssm.act, std_act=rssm.std_act, min_std=rssm.min_std,
                 update_bias=rssm.update_bias, precision=precision)
   if config.dynamics == 'rssm':
-    return RSSM(deter=rssm.deter, stoch=rssm.stoch, discrete=rssm.discrete, cell=rssm.cell,
+    discrete = rssm.classes if rssm.latent == 'categorical' else 0
+    return RSSM(deter=rssm.deter, stoch=rssm.stoch, discrete=discrete, cell=rssm.cell,
                 layer_norm=rssm.layer_norm, **common)
   if config.dynamics == 'svsg':
-    if rssm.cell != 'vsg' or rssm.discrete:
-      raise ValueError(f'svsg needs rssm.cell vsg and rssm.discrete 0 (the paper trains SVSG with '
-                       f'Gaussian latents only), got cell {rssm.cell!r}, discrete {rssm.discrete}')
+    if rssm.cell != 'vsg' or rssm.latent != 'gaussian':
+      raise ValueError(f'svsg needs rssm.cell vsg and rssm.latent gaussian (the paper trains SVSG with '
+                       f'Gaussian latents only), got cell {rssm.cell!r}, latent {rssm.latent!r}')
     return SVSG(size=rssm.deter, layer_norm=rssm.layer_norm, mask_stop_grad=config.kl.mask_stop_grad,
                 **common)
   raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")

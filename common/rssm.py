@@ -14,6 +14,15 @@ from common import tfutils
 
 sg = tf.stop_gradient
 
+# Distribution statistics: what KL balancing stops. Samples, recurrent states and gates are never
+# stopped there, so SVSG's masked KL trains the gate through both balanced terms (spec c.3).
+STATS = ('mean', 'std', 'logit')
+
+
+def stop_stats(state):
+  """The state with a stop-gradient on its distribution statistics only."""
+  return {key: sg(value) if key in STATS else value for key, value in state.items()}
+
 
 class Dynamics(tfutils.Module):
   """What RSSM, VSG and SVSG share: the sequence loops, KL balancing and the sparsity loss."""
@@ -61,8 +70,8 @@ class Dynamics(tfutils.Module):
     loss = (1 - balance) max(mean KL[q || sg(p)], free) + balance max(mean KL[sg(q) || p], free).
     Returns (loss, value) where value is the mean KL[q || p] per step (the reported `kl`).
     """
-    value = self._kl(post, tfutils.map_structure(sg, prior))
-    rhs = self._kl(tfutils.map_structure(sg, post), prior)
+    value = self._kl(post, stop_stats(prior))
+    rhs = self._kl(stop_stats(post), prior)
     free = tf.cast(free, tf.float32)
     lhs_loss = tf.maximum(tf.reduce_mean(value), free)
     rhs_loss = tf.maximum(tf.reduce_mean(rhs), free)

@@ -12,8 +12,14 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 # Precision
 
+# Resolved precision -> (Keras dtype policy, compute dtype). Variables, distributions and losses stay
+# float32 under every policy (spec e.9); only float16 needs loss scaling (bfloat16 has float32's range).
+PRECISIONS = {32: ('float32', tf.float32), 16: ('mixed_float16', tf.float16),
+              'bf16': ('mixed_bfloat16', tf.bfloat16)}
+
+
 def resolve_precision(precision):
-  """Maps the `precision` config value (16, 32 or 'auto') to 16 or 32.
+  """Maps the `precision` config value (32, 16, bf16 or 'auto') to 32, 16 or 'bf16'.
 
   'auto' picks 16 on a GPU and 32 on a CPU: float16 matmuls are no faster than float32 on the CPUs we
   measured, while the casts cost time.
@@ -23,7 +29,16 @@ def resolve_precision(precision):
     return 16 if tf.config.list_physical_devices('GPU') else 32
   if value in ('16', '32'):
     return int(value)
-  raise ValueError(f"precision must be 16, 32 or 'auto', got {precision!r}")
+  if value == 'bf16':
+    return value
+  raise ValueError(f"precision must be 32, 16, bf16 or 'auto', got {precision!r}")
+
+
+def setup_gpus(memory_growth=True):
+  """Call before TensorFlow touches a GPU. With memory growth a run maps GPU memory as it needs it,
+  so a second run (or an evaluation) fits on the same GPU; without it, the first run maps it all."""
+  for gpu in tf.config.list_physical_devices('GPU'):
+    tf.config.experimental.set_memory_growth(gpu, memory_growth)
 
 
 def resolve_jit(jit):
@@ -41,12 +56,12 @@ def resolve_jit(jit):
 
 
 def policy(precision):
-  """The Keras dtype policy for a resolved precision: float16 compute with float32 variables, or float32."""
-  return {16: 'mixed_float16', 32: 'float32'}[resolve_precision(precision)]
+  """The Keras dtype policy: float32, or float16 / bfloat16 compute with float32 variables."""
+  return PRECISIONS[resolve_precision(precision)][0]
 
 
 def compute_dtype(precision):
-  return {16: tf.float16, 32: tf.float32}[resolve_precision(precision)]
+  return PRECISIONS[resolve_precision(precision)][1]
 
 
 # ------------------------------------------------------------------------------------------------

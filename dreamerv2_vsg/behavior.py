@@ -79,7 +79,7 @@ class ActorCritic(tfutils.Module):
     """Rolls the prior forward H steps from N start states with actions from the actor (time-major)."""
     dyn, horizon = world_model.dynamics, self.config.imag_horizon
     feat = dyn.get_feat(start)
-    first_action = tf.zeros_like(self.actor(feat).mode())
+    first_action = tf.zeros_like(tf.cast(self.actor(feat).mode(), feat.dtype))
 
     def step(prev, _):
       state, _, feat = prev

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from dreamerv2_vsg.agent import Agent
 from dreamerv2_vsg.behavior import lambda_return
-from tests.conftest import make_batch, make_config
+from tests.conftest import METHODS, make_batch, make_config
 
 
 @pytest.mark.parametrize('lam, expected', [(0.5, [3.97, 4.6]), (1.0, [5.14, 4.6]), (0.0, [2.8, 4.6])])
@@ -104,6 +104,33 @@ def test_agent_full_step_and_policy():
   video = agent.report(data)
   assert video.shape[0] == config.dataset.length and video.shape[-1] == 3
   assert 0.0 <= video.min() and video.max() <= 1.0
+
+
+@pytest.mark.parametrize('precision', ['16', 'bf16'])
+@pytest.mark.parametrize('method', METHODS)
+def test_agent_step_and_policy_at_mixed_precision(method, precision):
+  config, agent = _agent(method, precision=precision, kl__free=0.0)
+  compute = {'16': tf.float16, 'bf16': tf.bfloat16}[precision]
+  data = make_batch(batch=2, length=4, action_dim=2)
+  behavior = agent.behavior   # every optimized variable; the slow critic only copies the critic
+  variables = (agent.wm.trainable_variables + behavior.actor.trainable_variables
+               + behavior.critic.trainable_variables)
+  before = [v.numpy().copy() for v in variables]
+  for _ in range(6):  # float16: the first steps may overflow and be skipped while the scale settles
+    metrics = agent.train(data)
+    if all(not np.array_equal(v.numpy(), old) for v, old in zip(variables, before)):
+      break
+  for var, old in zip(variables, before):
+    assert not np.array_equal(var.numpy(), old), var.path
+    assert var.dtype == tf.float32, var.path
+  assert all(np.isfinite(value) for value in metrics.values()), metrics
+  assert ('model_loss_scale' in metrics) == (precision == '16')   # bfloat16 needs no loss scaling
+  assert agent._train.traces == 1
+  obs = {'image': data['image'][:, 0], 'is_first': data['is_first'][:, 0]}
+  for mode in ('train', 'eval'):
+    action, (latent, prev_action) = agent.policy(obs, mode=mode)
+    assert action.dtype == np.float32 and np.all(np.abs(action) <= 1), action
+    assert prev_action.dtype == compute
 
 
 @pytest.mark.parametrize('grad', ['reinforce', 'both'])

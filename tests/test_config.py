@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from common.config import CONFIGS_PATH, Config, ConfigError, load_configs, parse, parse_or_exit
+from tests.conftest import METHODS
 
 REAL = load_configs()
 
@@ -312,13 +313,38 @@ def test_dmc_vsg():
 
 def test_shapeherd_gaussian_and_categorical():
   config = parse(['--configs', 'shapeherd', 'vsg_gaussian'])
-  assert config.kl.free == 1.0 and config.action_repeat == 4 and config.rssm.discrete == 0
+  assert config.kl.free == 1.0 and config.action_repeat == 4 and config.rssm.latent == 'gaussian'
   assert parse(['--configs', 'shapeherd', 'dreamerv2']).kl.free == 0.0
 
 
 def test_cli_overrides_real_config():
   config = parse(['--configs', 'dmc', 'vsg', 'debug', '--rssm.deter', '64', '--render_size', '32,32'])
   assert config.rssm.deter == 64 and config.render_size == (32, 32) and config.dataset.batch == 4
+
+
+SIZES = ['upstream_dmc', 'cpu', 'debug']
+
+
+@pytest.mark.parametrize('size', SIZES)
+@pytest.mark.parametrize('method', METHODS)
+def test_method_and_size_configs_compose_in_either_order(method, size):
+  # A size config never changes what a method is (dreamerv1 stays Gaussian under upstream_dmc).
+  config = parse(['--configs', 'dmc', method, size])
+  assert config == parse(['--configs', 'dmc', size, method])
+  assert config.rssm.latent == parse(['--configs', 'dmc', method]).rssm.latent
+  assert config.rssm.latent == ('categorical' if method in ('dreamerv2', 'vsg') else 'gaussian')
+
+
+def test_renamed_key_says_what_replaced_it():
+  with pytest.raises(ConfigError, match=r'^flag --rssm.discrete was replaced by rssm.latent '):
+    parse(['--rssm.discrete', '0'])
+
+
+def test_cpu_config_keeps_the_dmc_agent_structure():
+  config = parse(['--configs', 'dmc', 'vsg', 'cpu'])
+  assert (config.rssm.cell, config.rssm.latent, config.imag_horizon, config.train_every) == (
+      'vsg', 'categorical', 15, 5)
+  assert (config.dataset.batch, config.dataset.length, config.eval_every) == (16, 50, 5000)
 
 
 @pytest.mark.parametrize('name', list(REAL))

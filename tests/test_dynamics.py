@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common import dists
 from common import nets
 from tests.conftest import METHODS, make_config
 
+tfd = dists.tfd
 B, T, A, E = 3, 4, 2, 12
 
 
@@ -30,9 +32,9 @@ def _expected_shapes(config):
     s = rssm.deter
     return {k: [s] for k in ('stoch', 'cand', 'gate', 'mean', 'std', 'gate_prob')}, s
   shapes = {'deter': [rssm.deter]}
-  if rssm.discrete:
-    shapes.update(stoch=[rssm.stoch, rssm.discrete], logit=[rssm.stoch, rssm.discrete])
-    feat = rssm.stoch * rssm.discrete + rssm.deter
+  if rssm.latent == 'categorical':
+    shapes.update(stoch=[rssm.stoch, rssm.classes], logit=[rssm.stoch, rssm.classes])
+    feat = rssm.stoch * rssm.classes + rssm.deter
   else:
     shapes.update(stoch=[rssm.stoch], mean=[rssm.stoch], std=[rssm.stoch])
     feat = rssm.stoch + rssm.deter
@@ -138,6 +140,29 @@ def test_svsg_masked_kl_sums_the_updated_units_only():
   np.testing.assert_allclose(dyn._kl(post, prior).numpy(), (gate * per_unit).sum(-1), rtol=1e-4)
 
 
+@pytest.mark.parametrize('mask_stop_grad, factor', [(False, 1.0), (True, 0.0)])
+def test_svsg_gate_gets_the_full_per_unit_kl_gradient(mask_stop_grad, factor):
+  # Spec h.15 / c.3: both balanced terms (0.2 + 0.8) multiply the un-stopped straight-through gate,
+  # so d loss / d u~ is the per-unit KL over the B T it is averaged over; 0 with mask_stop_grad.
+  config, dyn = _model('svsg', kl__mask_stop_grad=mask_stop_grad)
+  rng = np.random.default_rng(0)
+  shape = (B, T, config.rssm.deter)
+  gate_prob = tf.Variable(tf.ones(shape))                       # all gates open: u = 1 exactly
+  stats = lambda: {'mean': tf.constant(rng.normal(size=shape), tf.float32),
+                   'std': tf.constant(rng.uniform(0.5, 1.5, shape), tf.float32)}
+  post, prior = stats(), stats()
+  with tf.GradientTape() as tape:
+    gate = dists.sample_bernoulli(gate_prob)
+    post.update(gate=gate, gate_prob=gate_prob)
+    prior.update(gate=gate, gate_prob=gate_prob)
+    loss, _ = dyn.kl_loss(post, prior, 0.8, 0.0)
+  np.testing.assert_array_equal(gate.numpy(), 1.0)
+  per_unit = tfd.kl_divergence(tfd.Normal(post['mean'], post['std']),
+                               tfd.Normal(prior['mean'], prior['std'])).numpy()
+  grad = tape.gradient(loss, gate_prob, unconnected_gradients='zero').numpy()
+  np.testing.assert_allclose(grad, factor * per_unit / (B * T), rtol=1e-5, atol=1e-9)
+
+
 def test_kl_balancing_weights_prior_and_posterior_gradients():
   # Spec h.25: value = max(mean KL, free); the prior gets 0.8 and the posterior 0.2 of the gradient.
   config, dyn = _model('dreamerv1')
@@ -168,5 +193,5 @@ def test_gaussian_std_stays_in_its_range():
 
 
 def test_svsg_rejects_categorical_latents():
-  with pytest.raises(ValueError, match='svsg needs rssm.cell vsg and rssm.discrete 0'):
-    _model('svsg', rssm__discrete=32)
+  with pytest.raises(ValueError, match='svsg needs rssm.cell vsg and rssm.latent gaussian'):
+    _model('svsg', rssm__latent='categorical')

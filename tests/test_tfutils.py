@@ -17,16 +17,28 @@ def test_auto_precision_and_jit_resolve_by_device():
   assert tfutils.resolve_precision('auto') == (16 if has_gpu else 32)
   assert tfutils.resolve_jit('auto') == has_gpu
   assert tfutils.resolve_precision('16') == 16 and tfutils.resolve_precision(32) == 32
+  assert tfutils.resolve_precision('BF16') == 'bf16'
+  assert tfutils.compute_dtype('bf16') == tf.bfloat16 and tfutils.policy('bf16') == 'mixed_bfloat16'
   assert tfutils.resolve_jit('False') is False and tfutils.resolve_jit(True) is True
 
 
 @pytest.mark.parametrize('fn, value, message', [
-    (tfutils.resolve_precision, '8', "precision must be 16, 32 or 'auto', got '8'"),
+    (tfutils.resolve_precision, '8', "precision must be 32, 16, bf16 or 'auto', got '8'"),
     (tfutils.resolve_jit, 'maybe', "jit must be True, False or 'auto', got 'maybe'"),
 ])
 def test_bad_switch_values_name_the_valid_ones(fn, value, message):
   with pytest.raises(ValueError, match=message):
     fn(value)
+
+
+@pytest.mark.parametrize('growth', [True, False])
+def test_gpu_memory_growth_is_set_on_every_gpu(growth, monkeypatch):
+  calls = []
+  monkeypatch.setattr(tf.config, 'list_physical_devices', lambda kind=None: ['gpu0', 'gpu1'])
+  monkeypatch.setattr(tf.config.experimental, 'set_memory_growth',
+                      lambda device, value: calls.append((device, value)))
+  tfutils.setup_gpus(memory_growth=growth)
+  assert calls == [('gpu0', growth), ('gpu1', growth)]
 
 
 @pytest.mark.parametrize('preset, expected', [(None, '1'), ('0', '0')])
