@@ -148,17 +148,26 @@ def main(argv=None):
   train_driver.on_step(train_step)
   train_policy = lambda obs, state: agent.policy(obs, state, mode='train')
   eval_policy = lambda obs, state: agent.policy(obs, state, mode='eval')
+  evaluated_at = None
+
+  def evaluate():
+    nonlocal evaluated_at
+    evaluated_at = step
+    eval_driver.reset()
+    eval_replay.drop_ongoing()
+    eval_driver(eval_policy, episodes=config.eval_eps)
+    logger.video('eval_openl', agent.report(next(eval_dataset)))
+    write_with_stats('eval', eval_replay)
+
   try:
     while step < config.steps:
       if should_eval(step):
-        eval_driver.reset()
-        eval_replay.drop_ongoing()
-        eval_driver(eval_policy, episodes=config.eval_eps)
-        logger.video('eval_openl', agent.report(next(eval_dataset)))
-        write_with_stats('eval', eval_replay)
+        evaluate()
       train_driver(train_policy, steps=config.train_every)
       if should_save(step):
         checkpoint.save(path, agent.checkpoint_variables, step=step)
+    if evaluated_at != step:  # the final policy too, so a run's curve ends at `steps`
+      evaluate()
   finally:
     checkpoint.save(path, agent.checkpoint_variables, step=step)
     logger.write()

@@ -43,6 +43,7 @@ def test_debug_run_writes_metrics(method, tmp_path):
     for key, value in row.items():
       assert value is None or math.isfinite(value), (key, value)
   assert max(r['step'] for r in logged) >= 800
+  assert max(r['step'] for r in logged if 'eval_return' in r) >= 800  # the final policy's eval
   assert (tmp_path / 'config.yaml').exists() and (tmp_path / 'checkpoint.npz').exists()
   episodes = sorted((tmp_path / 'train_episodes').glob('*.npz'))
   # 80 env steps per episode at repeat 2: 40 agent steps, recorded in the file name.
