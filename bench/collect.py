@@ -2,9 +2,9 @@
 
   python bench/collect.py --configs dmc vsg --task dmc_walker_walk --envs_list 1 2 --steps 200
 
-For each N, builds the real agent from the configs (untrained weights: acting costs the same) and
-steps N worker environments through the training Driver with the sampling policy, without training
-updates. Prints env frames/s (agent steps x action_repeat, summed over envs), the policy's share of
+For each N, runs the training loop (dreamerv2_vsg/loop.py) in a temporary logdir with N worker
+environments and lets the real agent (untrained weights: acting costs the same) collect with its
+sampling policy, without training updates. Prints env frames/s (agent steps x action_repeat, summed over envs), the policy's share of
 the time, and as its last line a JSON object with the figures.
 """
 
@@ -26,32 +26,19 @@ def main(argv):
   args, rest = parser.parse_known_args(argv)
   config = configlib.parse_or_exit(rest, prog='bench/collect.py')
 
-  import envs
-  from common.driver import Driver
-  from dreamerv2_vsg.agent import Agent
+  import tempfile
+  from dreamerv2_vsg.loop import Loop
 
   results = []
   for count in args.envs_list:
-    batch = envs.make_batch(config.task, config, count)
-    try:
-      agent = Agent(config, batch.obs_space, batch.act_space, envs.is_discrete(batch.act_space['action']))
-      policy_time = 0.0
-
-      def policy(obs, state):
-        nonlocal policy_time
-        start = time.perf_counter()
-        out = agent.policy(obs, state, mode='train')
-        policy_time += time.perf_counter() - start
-        return out
-
-      driver = Driver(batch, int(batch.act_space['action'].shape[0]))
-      driver(policy, steps=10 * count)                      # warm-up: trace the policy, start envs
-      policy_time = 0.0
+    with tempfile.TemporaryDirectory() as logdir, \
+        Loop(config.update(envs=count, logdir=logdir)) as loop:
+      loop.collect(10 * count, update=False)                 # warm-up: trace the policy, start envs
+      loop.seconds.clear()
       start = time.perf_counter()
-      driver(policy, steps=args.steps * count)
+      loop.collect(args.steps * count, update=False)
       seconds = time.perf_counter() - start
-    finally:
-      batch.close()
+      policy_time = loop.seconds['policy']
     frames = args.steps * count * config.action_repeat / seconds
     results.append({'envs': count, 'frames_per_s': round(frames, 1),
                     'agent_steps_per_s': round(args.steps * count / seconds, 1),

@@ -2,8 +2,8 @@
 
   python bench/learning.py --configs dmc vsg debug --task dmc_cartpole_balance --steps 20000
 
-Runs train.py with the given configs and flags (a fresh logdir under bench/out/ unless --logdir is
-given), then plays `--random_eps` episodes with uniform random actions on the same task and
+Runs the training loop of train.py (dreamerv2_vsg/loop.py, in this process) with the given configs
+and flags (a fresh logdir under bench/out/ unless --logdir is given), then plays `--random_eps` episodes with uniform random actions on the same task and
 settings. Prints the last evaluation returns of the run and the random returns; the last line is a
 JSON object with both.
 """
@@ -12,7 +12,6 @@ import argparse
 import json
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
@@ -52,8 +51,11 @@ def main(argv):
     stamp = time.strftime('%Y%m%dT%H%M%S')
     rest += ['--logdir', str(ROOT / 'bench' / 'out' / f'{config.task}-{config.method}-{stamp}')]
     config = configlib.parse_or_exit(rest, prog='bench/learning.py')
+  from dreamerv2_vsg.loop import Loop
   start = time.perf_counter()
-  subprocess.run([sys.executable, str(ROOT / 'train.py'), *rest], cwd=ROOT, check=True)
+  config.save(pathlib.Path(config.logdir) / 'config.yaml')
+  with Loop(config) as loop:   # the loop of train.py, in this process
+    loop.run()
   seconds = time.perf_counter() - start
   rows = [json.loads(line) for line in
           (pathlib.Path(config.logdir) / 'metrics.jsonl').read_text().splitlines()]

@@ -23,11 +23,12 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from envs import shapeherd  # noqa: E402
+from envs import shapeherd_tasks  # noqa: E402
 from common import config as configlib  # noqa: E402
 
 
 def time_raw(task, steps, seed):
-  env = shapeherd.ShapeHerd(**shapeherd.parse_task(task))
+  env = shapeherd.ShapeHerd(**shapeherd_tasks.parse_task(task))
   actions = np.random.default_rng(seed).uniform(-1, 1, (steps, 2)).astype(np.float32)
   env.reset(seed=seed)
   start = time.perf_counter()

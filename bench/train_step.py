@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
-from tests.conftest import make_batch  # noqa: E402  (the synthetic batch the tests use too)
+from common.synthetic import random_batch  # noqa: E402  (the synthetic batch the tests use too)
 
 
 def peak_rss_mb():
@@ -49,13 +49,14 @@ def main(argv):
   agent = Agent(config, obs_space, act_space)
   agent.build()
   model = agent.wm
-  data = make_batch(config.dataset.batch, config.dataset.length, args.action_dim,
+  data = random_batch(config.dataset.batch, config.dataset.length, args.action_dim,
                     image_shape=tuple(config.render_size) + (3,))
   data = {k: tf.constant(v) for k, v in data.items()}
   if args.part == 'agent':
     step, traced = (lambda: agent.train(data)['model_loss']), agent._train
   else:
-    step, traced = (lambda: float(model.train(data)[1]['model_loss'])), model._train
+    traced = tfutils.TracedFunction(model.train_step, name='world_model.train')
+    step = lambda: float(traced(data)[1]['model_loss'])
   start = time.perf_counter()
   step()
   first = time.perf_counter() - start

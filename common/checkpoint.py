@@ -1,16 +1,15 @@
 """Checkpoints of a list of variables: one .npz file, written atomically.
 
-The file is written to a temporary name in the same folder and renamed over the old checkpoint, so a
-kill at any moment leaves either the old or the new checkpoint, never a broken one.
+The file is written atomically (common/files.py), so a kill at any moment leaves either the old or the
+new checkpoint, never a broken one.
 """
 
-import os
 import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
 
+from common import files
 from common import tfutils
 
 
@@ -20,23 +19,11 @@ class CheckpointError(ValueError):
 
 def save(path, variables, **extra):
   """Writes the values of `variables` (in order) plus scalar `extra` entries to `path`."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   arrays = {f'var{i:05d}': np.asarray(var.numpy()) for i, var in enumerate(variables)}
   arrays['names'] = np.array([tfutils.var_name(var) for var in variables])
   for key, value in extra.items():
     arrays[f'extra_{key}'] = np.asarray(value)
-  handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-  try:
-    with os.fdopen(handle, 'wb') as file:
-      np.savez(file, **arrays)
-      file.flush()
-      os.fsync(file.fileno())
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-  return path
+  return files.write_atomic(path, lambda file: np.savez(file, **arrays))
 
 
 def load(path, variables):
@@ -44,10 +31,15 @@ def load(path, variables):
   shape is a CheckpointError naming the first bad variable, and nothing is assigned then."""
   path = pathlib.Path(path)
   try:
-    with np.load(path) as file:
+    with np.load(path, allow_pickle=False) as file:
       arrays = {key: file[key] for key in file.files}
-  except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-    raise CheckpointError(f'checkpoint {path} cannot be read: {e}') from None
+    if not isinstance(arrays, dict) or 'names' not in arrays:
+      raise ValueError('no variable names in it')
+  except (OSError, ValueError, zipfile.BadZipFile, EOFError, AttributeError) as e:
+    # numpy's own message for random bytes advises allow_pickle: not what a user should do here.
+    why = 'not numpy data' if 'pickle' in str(e) else str(e)
+    raise CheckpointError(f'checkpoint {path} cannot be read, it is corrupt or not a checkpoint '
+                          f'({why}); move it aside to start the run over') from None
   names = list(arrays.get('names', []))
   if len(names) != len(variables):
     raise CheckpointError(f'checkpoint {path} holds {len(names)} variables, the model has '

@@ -17,7 +17,13 @@ CONFIGS_PATH = ROOT / 'configs.yaml'
 _PLAIN = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)*')
 # Keys that were renamed, with what replaces them: a flag or a saved config using the old name gets
 # told where it went instead of a guess.
-RENAMED = {'rssm.discrete': 'rssm.latent (categorical | gaussian, set by the method) and rssm.classes (K)'}
+RENAMED = {
+    'rssm.discrete': 'rssm.latent (categorical | gaussian, set by the method) and rssm.classes (K)',
+    'gate_prior': 'sparsity.prior (kappa)', 'gate_free': 'sparsity.free',
+    'gate_scale': 'loss_scales.sparsity (alpha)',
+    'rssm.std_act': 'nothing: the std is always 2 sigmoid(x / 2) + rssm.min_std',
+    'replay.maxlen': 'nothing: chunks are dataset.length entries',
+}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
 
 

@@ -1,10 +1,10 @@
-"""Networks of the world model: image encoder and decoder, MLP heads, and the dynamics factory.
+"""Networks of the world model, where DreamerV2 keeps them: image encoder and decoder, MLP heads,
+the recurrent cells (DreamerV2's GRU, the paper's VSG cell of Eq. 2) and SVSG (Eq. 6-8).
 
-The dynamics models themselves live beside this file and are re-exported here, so `nets.RSSM`,
-`nets.SVSG`, `nets.GRUCell` and `nets.VSGCell` are where a DreamerV2 reader looks for them:
-  common/cells.py  GRU and VSG cells (Eq. 2, Eq. 7) and the sparsity loss (Eq. 3)
-  common/rssm.py   RSSM with either cell (Eq. 1), KL balancing (Eq. 3)
-  common/svsg.py   SVSG (Eq. 6-8) and its masked KL
+The RSSM (Eq. 1) lives beside this file in common/rssm.py and uses these cells. Every dynamics model
+(RSSM, SVSG) offers the interface of `Dynamics`: initial / observe / imagine / obs_step / img_step /
+get_feat / get_dist / kl_loss. States are dicts of tensors: samples and recurrent states in the
+compute dtype, distribution statistics and gate probabilities in float32.
 """
 
 import keras
@@ -12,10 +12,23 @@ import tensorflow as tf
 
 from common import dists
 from common import tfutils
-from common.cells import GRUCell, VSGCell  # noqa: F401  (re-exported)
-from common.rssm import RSSM
-from common.svsg import SVSG
 
+sg = tf.stop_gradient
+
+# Distribution statistics: what KL balancing stops. Samples, recurrent states and gates are never
+# stopped there, so SVSG's masked KL trains the gate through both balanced terms (spec c.3).
+STATS = ('mean', 'std', 'logit')
+# What a gated cell adds to a state: the sampled update gate u and its probability u~ (Eq. 2).
+GATES = ('gate', 'gate_prob')
+
+
+def stop_stats(state):
+  """The state with a stop-gradient on its distribution statistics only."""
+  return {key: sg(value) if key in STATS else value for key, value in state.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# Image encoder and decoder, heads
 
 class Encoder(tfutils.Module):
   """CNN of DreamerV2 (spec a.2): stride-2 VALID convs of depth d, 2d, 4d, 8d with ELU; 64 -> 2x2."""
@@ -124,25 +137,227 @@ class MLP(tfutils.Module):
     return dists.actor(self._dist, out, self._min_std)
 
 
-LATENTS = ('categorical', 'gaussian')
+# ------------------------------------------------------------------------------------------------
+# Recurrent cells. The contract every cell keeps (RSSM and SVSG rely on nothing else):
+#   cell.gated                -> whether it samples a Bernoulli update gate (Eq. 2)
+#   cell(inputs, state)       -> (new_state, gates): gates is {} or {'gate': u, 'gate_prob': u~}
+#   cell.gate(inputs, state)  -> (candidate, u, u~), gated cells only: for models that apply the
+#                                gate themselves (SVSG gates its sampled state, Eq. 8)
+# A new cell is a class here plus an entry in CELLS.
+
+class GRUCell(tfutils.Module):
+  """GRU of DreamerV2 (spec a.5): one dense layer on [x, h], optional float32 layer norm.
+
+  The reset gate multiplies the joint pre-activation of the candidate (tanh(v * (W_c [h, i] + b_c)),
+  as in Eq. 2), and the update gate has a fixed bias of -1.
+  """
+
+  gated = False
+
+  def __init__(self, size, layer_norm=True, update_bias=-1.0, precision=32):
+    self.size = size
+    self._update_bias = update_bias
+    # The dense layer keeps its bias even with layer norm, as upstream does (spec i.20).
+    self._layer = keras.layers.Dense(3 * size, dtype=tfutils.policy(precision), name='gru')
+    self._norm = (keras.layers.LayerNormalization(epsilon=1e-3, dtype='float32', name='gru_norm')
+                  if layer_norm else None)
+
+  def candidate(self, inputs, state):
+    """Returns the candidate state and the update-gate pre-activation (bias included)."""
+    parts = self._layer(tf.concat([inputs, tf.cast(state, inputs.dtype)], -1))
+    if self._norm is not None:
+      parts = tf.cast(self._norm(tf.cast(parts, tf.float32)), parts.dtype)
+    reset, cand, update = tf.split(parts, 3, -1)
+    reset = tf.sigmoid(reset)                                   # v_t
+    cand = tf.tanh(reset * cand)                                # h~_t
+    return cand, update + tf.cast(self._update_bias, update.dtype)
+
+  def __call__(self, inputs, state):
+    cand, update = self.candidate(inputs, state)
+    update = tf.sigmoid(update)
+    return update * cand + (1 - update) * state, {}
 
 
-def make_dynamics(config, precision=None):
-  """The dynamics model a config asks for: RSSM (GRU or VSG cell) or SVSG."""
-  precision = config.precision if precision is None else precision
-  rssm = config.rssm
-  if rssm.latent not in LATENTS:
-    raise ValueError(f'rssm.latent must be one of {LATENTS}, got {rssm.latent!r}')
-  common = dict(hidden=rssm.hidden, act=rssm.act, std_act=rssm.std_act, min_std=rssm.min_std,
-                update_bias=rssm.update_bias, precision=precision)
-  if config.dynamics == 'rssm':
-    discrete = rssm.classes if rssm.latent == 'categorical' else 0
-    return RSSM(deter=rssm.deter, stoch=rssm.stoch, discrete=discrete, cell=rssm.cell,
-                layer_norm=rssm.layer_norm, **common)
-  if config.dynamics == 'svsg':
-    if rssm.cell != 'vsg' or rssm.latent != 'gaussian':
-      raise ValueError(f'svsg needs rssm.cell vsg and rssm.latent gaussian (the paper trains SVSG with '
-                       f'Gaussian latents only), got cell {rssm.cell!r}, latent {rssm.latent!r}')
-    return SVSG(size=rssm.deter, layer_norm=rssm.layer_norm, mask_stop_grad=config.kl.mask_stop_grad,
-                **common)
-  raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")
+class VSGCell(GRUCell):
+  """The variational sparse gate of Eq. 2: the update gate is a Bernoulli sample.
+
+  The gate probability u~ is computed and sampled in float32 (the reference code draws it in float16,
+  spec b.3/i.1); the sample is cast to the state's dtype, so precision 32 works too.
+  """
+
+  gated = True
+
+  def gate(self, inputs, state):
+    """Returns (candidate, sampled gate u, gate probability u~) for Eq. 2 and Eq. 7."""
+    cand, update = self.candidate(inputs, state)
+    gate_prob = tf.sigmoid(tf.cast(update, tf.float32))        # Eq. 2: u~_t = sigma(W_u [h, i] + b_u)
+    gate = dists.sample_bernoulli(gate_prob)                   # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
+    return cand, tf.cast(gate, cand.dtype), gate_prob
+
+  def __call__(self, inputs, state):
+    cand, gate, gate_prob = self.gate(inputs, state)
+    return mix(gate, cand, state), {'gate': gate, 'gate_prob': gate_prob}
+
+
+def mix(gate, new, old):
+  """Eq. 2 (last line) and Eq. 8: u * new + (1 - u) * old; a closed gate copies `old` exactly."""
+  return gate * new + (1 - gate) * old
+
+
+def sparsity_loss(gate_prob, prior, free):
+  """Sparsity term of Eq. 3 before its scale alpha: KL[Bern(u~) || Bern(kappa)].
+
+  Summed over the gated units, averaged over batch and time, then clamped below by `free` nats as in
+  the reference code (spec b.5). Returns (loss, unclamped value).
+  """
+  value = tf.reduce_mean(tf.reduce_sum(dists.bernoulli_kl(gate_prob, prior), -1))
+  return tf.maximum(value, tf.cast(free, tf.float32)), value
+
+
+CELLS = {'gru': GRUCell, 'vsg': VSGCell}
+
+
+def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32):
+  if kind not in CELLS:
+    raise ValueError(f"rssm.cell must be one of {sorted(CELLS)}, got {kind!r}")
+  return CELLS[kind](size, layer_norm=layer_norm, update_bias=update_bias, precision=precision)
+
+
+# ------------------------------------------------------------------------------------------------
+# Latent dynamics: the shared interface, and SVSG
+
+class Dynamics(tfutils.Module):
+  """What RSSM, VSG and SVSG share: the sequence loops and KL balancing. `gated` says whether states
+  carry the GATES (then the world model adds the sparsity loss of Eq. 3)."""
+
+  gated = False
+
+  def __init__(self, precision):
+    self._policy = tfutils.policy(precision)
+    self._dtype = tfutils.compute_dtype(precision)
+
+  def _dense(self, units, act=None, name=None):
+    return keras.layers.Dense(units, activation=act, dtype=self._policy, name=name)
+
+  def observe(self, embed, action, is_first, state=None, sample=True):
+    """Posterior and prior states for (B, T, ...) inputs; `is_first` resets the state inside."""
+    if state is None:
+      state = self.initial(tf.shape(action)[0])
+    inputs = tfutils.swap_time((embed, action, is_first))
+
+    def step(carry, inp):
+      return self.obs_step(carry[0], inp[1], inp[0], inp[2], sample)
+
+    post, prior = tfutils.scan(step, inputs, (state, state))
+    return tfutils.swap_time(post), tfutils.swap_time(prior)
+
+  def imagine(self, action, state=None, sample=True):
+    """Prior states for (B, T, A) actions, starting from `state`."""
+    if state is None:
+      state = self.initial(tf.shape(action)[0])
+    prior = tfutils.scan(lambda prev, act: self.img_step(prev, act, sample),
+                         tfutils.swap_time(action), state)
+    return tfutils.swap_time(prior)
+
+  def obs_step(self, prev_state, prev_action, embed, is_first, sample=True):
+    """One posterior step; where is_first is set, starts from the zero state and a zero action."""
+    keep = 1.0 - tf.cast(is_first, tf.float32)
+    prev_state = tfutils.map_structure(lambda x: tfutils.mask_batch(x, keep), prev_state)
+    prev_action = tfutils.mask_batch(tf.cast(prev_action, self._dtype), keep)
+    prior = self.img_step(prev_state, prev_action, sample)
+    return self._posterior(prev_state, prior, tf.cast(embed, self._dtype), sample), prior
+
+  def kl_loss(self, post, prior, balance=0.8, free=0.0):
+    """Balanced KL of DreamerV2 with free nats on the batch mean (spec a.8), the KL term of Eq. 3.
+
+    loss = (1 - balance) max(mean KL[q || sg(p)], free) + balance max(mean KL[sg(q) || p], free).
+    Returns (loss, value) where value is the mean KL[q || p] per step (the reported `kl`).
+    """
+    value = self._kl(post, stop_stats(prior))
+    rhs = self._kl(stop_stats(post), prior)
+    free = tf.cast(free, tf.float32)
+    lhs_loss = tf.maximum(tf.reduce_mean(value), free)
+    rhs_loss = tf.maximum(tf.reduce_mean(rhs), free)
+    return (1 - balance) * lhs_loss + balance * rhs_loss, value
+
+  def _kl(self, post, prior):
+    return dists.tfd.kl_divergence(self.get_dist(post), self.get_dist(prior))
+
+  def _zeros(self, batch, shape, dtype=None):
+    return tf.zeros(tf.concat([[batch], shape], 0), dtype or self._dtype)
+
+  def _gaussian(self, raw, min_std):
+    """Diagonal Gaussian statistics, std = 2 sigmoid(x / 2) + min_std (spec a.6)."""
+    mean, std = tf.split(tf.cast(raw, tf.float32), 2, -1)
+    return {'mean': mean, 'std': dists.sigmoid2_std(std, min_std)}
+
+
+class SVSG(Dynamics):
+  """Simple Variational Sparse Gating (Section 4), on any gated cell (the paper's: VSG).
+
+  The state s_t (size S) is the only latent. The cell turns [s_{t-1}, i_t] into a candidate s~_t and
+  a gate u_t (Eq. 7); the prior and posterior heads turn s~_t (and the image embedding o_t) into
+  Gaussian candidates z^_t and z_t, and the same gate mixes each with s_{t-1} (Eq. 8). The state keeps
+  the candidate distributions' statistics (`mean`, `std`) for the masked KL.
+  """
+
+  gated = True
+
+  def __init__(self, size=1024, hidden=1024, cell='vsg', act='elu', min_std=0.1, update_bias=-1.0,
+               layer_norm=False, mask_stop_grad=False, precision=32):
+    super().__init__(precision)
+    self._size, self._min_std = size, min_std
+    self._mask_stop_grad = mask_stop_grad
+    self._img_in = self._dense(hidden, act, 'img_in')       # i_t from [s_{t-1}, a_{t-1}] (spec c.2)
+    self._cell = make_cell(cell, size, layer_norm, update_bias, precision)
+    if not self._cell.gated:
+      raise ValueError(f'svsg needs a gated rssm.cell (one of '
+                       f'{sorted(k for k, c in CELLS.items() if c.gated)}), got {cell!r}')
+    self._img_out = self._dense(hidden, act, 'img_out')     # f_prior
+    self._img_stats = self._dense(2 * size, name='img_stats')
+    self._obs_out = self._dense(hidden, act, 'obs_out')     # f_post
+    self._obs_stats = self._dense(2 * size, name='obs_stats')
+
+  def initial(self, batch):
+    zeros = lambda dtype=None: self._zeros(batch, [self._size], dtype)
+    return {'stoch': zeros(), 'cand': zeros(), 'gate': zeros(),
+            'mean': zeros(tf.float32), 'std': zeros(tf.float32), 'gate_prob': zeros(tf.float32)}
+
+  def img_step(self, prev_state, prev_action, sample=True):
+    prev = prev_state['stoch']
+    x = self._img_in(tf.concat([prev, tf.cast(prev_action, self._dtype)], -1))
+    cand, gate, gate_prob = self._cell.gate(x, prev)                     # Eq. 7
+    stats = self._gaussian(self._img_stats(self._img_out(cand)), self._min_std)
+    stoch = mix(gate, self._sample(stats, sample), prev)                 # Eq. 8: s^_t
+    return {'stoch': stoch, 'cand': cand, 'gate': gate, 'gate_prob': gate_prob, **stats}
+
+  def _posterior(self, prev_state, prior, embed, sample):
+    x = self._obs_out(tf.concat([prior['cand'], embed], -1))
+    stats = self._gaussian(self._obs_stats(x), self._min_std)
+    stoch = mix(prior['gate'], self._sample(stats, sample), prev_state['stoch'])  # Eq. 8: s_t
+    return {'stoch': stoch, 'cand': prior['cand'], 'gate': prior['gate'],
+            'gate_prob': prior['gate_prob'], **stats}
+
+  def get_feat(self, state):
+    return state['stoch']
+
+  def get_dist(self, state):
+    """The candidate distribution (z_t or z^_t), before gating."""
+    return dists.tfd.Independent(dists.tfd.Normal(state['mean'], state['std']), 1)
+
+  def _kl(self, post, prior):
+    """Masked KL (Section 4): sum over the units the gate updated of the per-unit Normal KL.
+
+    The gate is a straight-through sample, so unless `mask_stop_grad` the KL also trains the gate
+    probabilities, as in the reference code (spec c.3, i.5).
+    """
+    per_unit = dists.tfd.kl_divergence(dists.tfd.Normal(post['mean'], post['std']),
+                                       dists.tfd.Normal(prior['mean'], prior['std']))
+    mask = tf.cast(post['gate'], tf.float32)
+    if self._mask_stop_grad:
+      mask = tf.stop_gradient(mask)
+    return tf.reduce_sum(mask * per_unit, -1)
+
+  def _sample(self, stats, sample):
+    dist = dists.tfd.Normal(stats['mean'], stats['std'])
+    return tf.cast(dist.sample() if sample else dist.mean(), self._dtype)

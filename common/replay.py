@@ -3,24 +3,24 @@
   replay = Replay(logdir / 'train_episodes', capacity=2e6, prioritize_ends=False, seed=0)
   replay.add_step(step)                     # a complete episode is saved when step['is_last']
   batch = replay.sample(16, 50)             # {key: (16, 50, ...)}, is_first[:, 0] = True
-  for batch in replay.dataset(16, 50): ...  # endless; prefetch=N samples in a background thread
+  for batch in replay.dataset(16, 50): ...  # endless
 
 Files are `<UTC time>-<uuid hex>-<steps>.npz` with steps = entries - 1 (the reset entry is no step),
-written to a hidden temporary file and renamed, so a killed run never leaves a truncated episode.
+written atomically (common/files.py), so a killed run never leaves a truncated episode.
 """
 
 import collections
 import datetime
 import itertools
-import os
 import pathlib
-import queue
 import re
 import threading
 import uuid
 import warnings
 
 import numpy as np
+
+from common import files
 
 REQUIRED = ('image', 'action', 'reward', 'is_first', 'is_last', 'is_terminal')
 _NAME = re.compile(r'[^-]+-[0-9a-f]+-(\d+)\.npz')
@@ -31,17 +31,15 @@ class Replay:
 
   A chunk is a window of `length` consecutive entries of one episode, drawn by picking an episode
   uniformly among those with at least `length` entries, then a start uniformly over its windows (with
-  `prioritize_ends`, from randint(total - length + 1 + minlen) clipped to the last window). `maxlen` is
-  kept for config compatibility: chunks are exactly `length` entries. Keys starting with `log_` are
-  saved but not sampled, as upstream. `keys` names those every episode file must hold.
+  `prioritize_ends`, from randint(total - length + 1 + minlen) clipped to the last window). Keys
+  starting with `log_` are saved but not sampled, as upstream. Every episode file must hold REQUIRED.
   """
 
-  def __init__(self, directory, capacity=0, minlen=50, maxlen=50, prioritize_ends=False, seed=0,
-               keys=REQUIRED):
+  def __init__(self, directory, capacity=0, minlen=50, prioritize_ends=False, seed=0):
     self.directory = pathlib.Path(directory).expanduser()
     self.directory.mkdir(parents=True, exist_ok=True)
-    self.capacity, self.minlen, self.maxlen = int(capacity), int(minlen), int(maxlen)
-    self.prioritize_ends, self.keys = bool(prioritize_ends), tuple(keys)
+    self.capacity, self.minlen = int(capacity), int(minlen)
+    self.prioritize_ends = bool(prioritize_ends)
     self._rng = np.random.default_rng(seed)
     self._lock = threading.RLock()
     self._episodes = collections.OrderedDict()  # path name -> {key: array}, oldest first
@@ -80,21 +78,13 @@ class Replay:
     Floats are stored as float32 and signed integers as int32, as upstream. Returns the file path.
     """
     episode = {key: _convert(np.asarray(value)) for key, value in episode.items()}
-    problem = _problem(episode, self.keys)
+    problem = _problem(episode)
     if problem:
       raise ValueError(f'Replay.add_episode: {problem}')
     steps = _steps(episode)
     time = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S%f')
     path = self.directory / f'{time}-{uuid.uuid4().hex}-{steps}.npz'
-    temporary = self.directory / f'.{path.name}.tmp'
-    try:
-      with temporary.open('wb') as f:
-        np.savez_compressed(f, **episode)
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(temporary, path)
-    finally:
-      temporary.unlink(missing_ok=True)
+    files.write_atomic(path, lambda file: np.savez_compressed(file, **episode))
     with self._lock:
       self._episodes[path.name] = episode
       self._total_episodes += 1
@@ -131,12 +121,9 @@ class Replay:
     out['is_first'][:, 0] = True
     return out
 
-  def dataset(self, batch, length, prefetch=0):
-    """Endless iterator of sample(batch, length); prefetch > 0 samples ahead in a daemon thread
-    (the batches then come in the same order, but episodes added meanwhile may or may not be seen)."""
-    if prefetch <= 0:
-      return (self.sample(batch, length) for _ in itertools.count())
-    return _Prefetch(lambda: self.sample(batch, length), prefetch)
+  def dataset(self, batch, length):
+    """Endless iterator of sample(batch, length)."""
+    return (self.sample(batch, length) for _ in itertools.count())
 
   def _load(self):
     """Counts every episode file and loads the newest ones up to `capacity` steps; skips bad files."""
@@ -153,7 +140,7 @@ class Replay:
     for path, steps in reversed(found):
       if self.capacity and loaded and budget + steps > self.capacity:
         break
-      episode, problem = _read(path, self.keys)
+      episode, problem = _read(path)
       if problem is None and _steps(episode) != steps:
         problem = f'{_steps(episode) + 1} entries but the name says {steps} steps'
       if problem:
@@ -185,9 +172,9 @@ def _convert(value):
   return value
 
 
-def _problem(episode, keys):
+def _problem(episode):
   """Why `episode` is not a valid episode, or None."""
-  missing = [key for key in keys if key not in episode]
+  missing = [key for key in REQUIRED if key not in episode]
   if missing or 'is_first' not in episode:
     return f'missing keys {missing or ["is_first"]} (has {sorted(episode)})'
   lengths = {key: value.shape[0] if value.ndim else None for key, value in episode.items()}
@@ -196,51 +183,12 @@ def _problem(episode, keys):
   return None
 
 
-def _read(path, keys):
+def _read(path):
   """(episode, None), or (None, why it cannot be used)."""
   try:
     with path.open('rb') as f, np.load(f, allow_pickle=False) as data:
       episode = {key: data[key] for key in data.files}
   except Exception as e:  # zero bytes, bad or truncated zip, not numpy data, ...
     return None, f'{type(e).__name__}: {e}'
-  return (None, problem) if (problem := _problem(episode, keys)) else (episode, None)
+  return (None, problem) if (problem := _problem(episode)) else (episode, None)
 
-
-class _Prefetch:
-  """Iterator over fn() results computed ahead by a daemon thread; it stops when the iterator dies."""
-
-  def __init__(self, fn, size):
-    self._queue, self._stop, self._error = queue.Queue(size), threading.Event(), None
-    threading.Thread(target=self._work, args=(fn, self._queue, self._stop), daemon=True).start()
-
-  @staticmethod
-  def _work(fn, results, stop):
-    while not stop.is_set():
-      try:
-        item = (True, fn())
-      except Exception as e:  # handed to the consumer, which raises it
-        item = (False, e)
-      while not stop.is_set():
-        try:
-          results.put(item, timeout=0.1)
-          break
-        except queue.Full:
-          pass
-      if not item[0]:
-        return
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    if self._error is None:
-      ok, value = self._queue.get()
-      if ok:
-        return value
-      self._error = value
-    raise self._error
-
-  def close(self):
-    self._stop.set()
-
-  __del__ = close

@@ -24,6 +24,7 @@ class Agent(tfutils.Module):
     self._policy = tfutils.TracedFunction(self._policy_step, name='agent.policy')
     self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='agent.train')
     self._report = tfutils.TracedFunction(self.wm.openl_video, name='agent.report')
+    self._gate_report = tfutils.TracedFunction(self.wm.gate_report, name='agent.gate_report')
     self._built = False
 
   def build(self):
@@ -75,12 +76,30 @@ class Agent(tfutils.Module):
     self.build()
     return self._report({k: tf.convert_to_tensor(v) for k, v in data.items()}).numpy()
 
+  def gate_report(self, data):
+    """WorldModel.gate_report as numpy arrays, or None for a model without gates."""
+    if not self.wm.dynamics.gated:
+      return None
+    self.build()
+    report = self._gate_report({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    return {k: v.numpy() for k, v in report.items()}
+
   @property
   def checkpoint_variables(self):
     """Everything a resumed run needs, in a stable order: networks, optimizer states, counters."""
     return (self.wm.variables + self.wm.opt.variables + self.behavior.variables
             + self.behavior.actor_opt.variables + self.behavior.critic_opt.variables
             + [self.behavior.updates])
+
+
+def gate_picture(units_time, min_width=256, min_height=128):
+  """The gates (T, D) as a picture of units (rows) x time (columns), white where a unit updated;
+  each step and unit is scaled up to whole pixels so short sequences and few units stay visible."""
+  gates = np.asarray(units_time, np.float32).T                  # (D, T)
+  rows, cols = gates.shape
+  sy, sx = -(-min_height // rows), -(-min_width // cols)         # ceil
+  picture = np.kron(gates, np.ones((sy, sx), np.float32))
+  return (picture * 255).round().astype(np.uint8)[..., None]
 
 
 def random_actions(batch, action_dim, discrete, rng):

@@ -1,7 +1,8 @@
 """Behavior learning in imagination (Section 3.2): actor and critic on imagined trajectories.
 
-Index conventions follow upstream DreamerV2 (spec d.2, d.6 [Rec]): an imagined sequence holds H + 1
-states s_0 (the start) ... s_H; action k >= 1 was sampled at s_{k-1}; lambda-returns R_0 ... R_{H-1}.
+Index conventions follow upstream DreamerV2 (spec d.2, d.6 [Rec]): an imagined sequence (made by
+WorldModel.imagine) holds H + 1 states s_0 (the start) ... s_H; action k >= 1 was sampled at s_{k-1};
+lambda-returns R_0 ... R_{H-1}. The diagrams at actor_loss and critic_loss show what lines up.
 """
 
 import tensorflow as tf
@@ -62,57 +63,39 @@ class ActorCritic(tfutils.Module):
     self._update_slow_target()
     start = tfutils.map_structure(lambda x: sg(tf.reshape(x, [-1] + x.shape[2:].as_list())), start)
     with tf.GradientTape() as actor_tape:
-      seq = self.imagine(world_model, start, tf.reshape(is_terminal, [-1]))
-      reward = tf.cast(world_model.heads['reward'](seq['feat']).mode(), tf.float32)
-      target, value = self.target(seq, reward)
+      seq = world_model.imagine(self.actor, start, tf.reshape(is_terminal, [-1]),
+                                self.config.imag_horizon)
+      target, value = self.target(seq)
       actor_loss, metrics = self.actor_loss(seq, target, value)
     with tf.GradientTape() as critic_tape:
       critic_loss = self.critic_loss(seq, target)
     metrics.update(self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables))
     metrics.update(self.critic_opt.minimize(critic_tape, critic_loss,
                                             self.critic.trainable_variables))
-    metrics.update(reward_mean=tf.reduce_mean(reward), critic_target=tf.reduce_mean(target),
+    metrics.update(reward_mean=tf.reduce_mean(seq['reward']), critic_target=tf.reduce_mean(target),
                    critic_slow=tf.reduce_mean(value))
     return metrics
 
-  def imagine(self, world_model, start, is_terminal):
-    """Rolls the prior forward H steps from N start states with actions from the actor (time-major)."""
-    dyn, horizon = world_model.dynamics, self.config.imag_horizon
-    feat = dyn.get_feat(start)
-    first_action = tf.zeros_like(tf.cast(self.actor(feat).mode(), feat.dtype))
-
-    def step(prev, _):
-      state, _, feat = prev
-      action = tf.cast(self.actor(sg(feat)).sample(), feat.dtype)
-      state = dyn.img_step(state, action)
-      return state, action, dyn.get_feat(state)
-
-    states, actions, feats = tf.scan(step, tf.range(horizon), (start, first_action, feat))
-    stack = lambda first, rest: tf.concat([first[None], rest], 0)
-    seq = {'feat': stack(feat, feats), 'action': stack(first_action, actions)}
-    if 'discount' in world_model.heads:
-      disc = tf.cast(world_model.heads['discount'](seq['feat']).mean(), tf.float32)
-      # The first state is real: its discount comes from the data (spec d.3).
-      true_first = (1.0 - tf.cast(is_terminal, tf.float32)) * self.config.discount
-      disc = tf.concat([true_first[None], disc[1:]], 0)
-    else:
-      disc = self.config.discount * tf.ones(tf.shape(seq['feat'])[:-1], tf.float32)
-    seq['discount'] = disc
-    # Weight of step k: the probability of reaching it, prod_{j<k} d_j (a stop-gradient constant).
-    seq['weight'] = sg(tf.math.cumprod(tf.concat([tf.ones_like(disc[:1]), disc[:-1]], 0), 0))
-    return seq
-
-  def target(self, seq, reward):
+  def target(self, seq):
     """Lambda-returns from the slow critic (spec d.4): targets for s_0 ... s_{H-1}."""
     value = tf.cast(self._target_critic(seq['feat']).mode(), tf.float32)
-    target = lambda_return(reward[:-1], value[:-1], seq['discount'][:-1], value[-1],
+    target = lambda_return(seq['reward'][:-1], value[:-1], seq['discount'][:-1], value[-1],
                            self.config.discount_lambda)
     return target, value[:-1]
 
   def actor_loss(self, seq, target, value):
     """Eq. 5: -eta_d V^lambda (dynamics backprop) - eta_e H[a | s], weighted by seq['weight'].
 
-    value: the target critic's v(s_0) ... v(s_{H-1}), the reinforce baseline."""
+    value: the target critic's v(s_0) ... v(s_{H-1}), the reinforce baseline. With H = 3, [x] in
+    the loss:
+      states      s_0      s_1      s_2      s_3
+      actions     0        a_1      a_2      a_3       a_k was sampled from pi(s_{k-1})
+      targets     R_0      [R_1]    [R_2]              R_k = r_k + d_k ((1 - lambda) v_k+1 + lambda R_k+1)
+      baselines   [v_0]    [v_1]    v_2                slow critic; reinforce: R_k+1 - v_k
+      policy      [pi_0]   [pi_1]                      entropy; reinforce: log pi_k(a_k+1)
+      weights     [w_0]    [w_1]    w_2      w_3
+    so step k = 0 ... H-2 scores the action taken at s_k by the return R_{k+1} of where it led.
+    """
     policy = self.actor(sg(seq['feat'][:-2]))
     if self._grad == 'dynamics':
       objective = target[1:]
@@ -129,7 +112,12 @@ class ActorCritic(tfutils.Module):
     return loss, {'actor_ent': tf.reduce_mean(entropy)}
 
   def critic_loss(self, seq, target):
-    """Eq. 4: regression of v(s_k) on sg(R_k), weighted like the actor (both codes do)."""
+    """Eq. 4: regression of v(s_k) on sg(R_k), weighted like the actor (both codes do). With H = 3:
+      states      s_0      s_1      s_2      s_3
+      critic      [v_0]    [v_1]    [v_2]              v_xi(s_k), regressed on
+      targets     [R_0]    [R_1]    [R_2]              (s_3 only bootstraps R_2)
+      weights     [w_0]    [w_1]    [w_2]
+    """
     dist = self.critic(sg(seq['feat'][:-1]))
     return -tf.reduce_mean(seq['weight'][:-1] * dist.log_prob(sg(target)))
 

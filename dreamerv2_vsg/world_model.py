@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from common import nets
+from common import rssm
 from common import tfutils
 
 sg = tf.stop_gradient
@@ -29,7 +30,7 @@ class WorldModel(tfutils.Module):
                        f'got {config.clip_rewards!r}')
     p = self.precision
     self.encoder = nets.Encoder(**config.encoder, precision=p)
-    self.dynamics = nets.make_dynamics(config, precision=p)
+    self.dynamics = make_dynamics(config, precision=p)
     self.heads = {'decoder': nets.Decoder(image_shape, **config.decoder, precision=p),
                   'reward': nets.MLP(**config.reward_head, precision=p, name='reward')}
     if config.pred_discount:
@@ -41,7 +42,6 @@ class WorldModel(tfutils.Module):
     self.opt = tfutils.Optimizer('model', **config.model_opt, precision=p)
     self._image_shape = tuple(image_shape)
     self._built = False
-    self._train = tfutils.TracedFunction(self.train_step, jit=config.jit, name='world_model.train')
 
   def preprocess(self, data):
     """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
@@ -74,8 +74,9 @@ class WorldModel(tfutils.Module):
       metrics[HEAD_METRICS[name]] = head_loss
       loss += cfg.loss_scales.get(name, 1.0) * head_loss                          # -ln p(x|s) ...
     if self.dynamics.gated:
-      sparsity, sparsity_kl = self.dynamics.sparsity_loss(post, cfg.gate_prior, cfg.gate_free)
-      sparsity = cfg.gate_scale * sparsity                                       # alpha KL[u~ || kappa]
+      sparsity, sparsity_kl = nets.sparsity_loss(post['gate_prob'], cfg.sparsity.prior,
+                                                 cfg.sparsity.free)
+      sparsity = cfg.loss_scales.sparsity * sparsity                             # alpha KL[u~ || kappa]
       loss += sparsity
       metrics.update(sparsity_loss=sparsity, sparsity_kl=sparsity_kl,
                      gate_prob=tf.reduce_mean(post['gate_prob']),
@@ -97,19 +98,58 @@ class WorldModel(tfutils.Module):
     self.opt.build(self.trainable_variables)
     self._built = True
 
-  def train(self, data, state=None):
-    """One optimizer step of the world model on a batch; returns (posterior, metrics)."""
-    self.build(int(data['action'].shape[-1]))
-    if state is None:
-      return self._train(data)
-    return self._train(data, state)
-
   def train_step(self, data, state=None):
-    """The untraced body of `train`, for callers that trace a larger step around it."""
+    """One optimizer step of the world model on a batch; returns (posterior, metrics). Untraced:
+    the agent traces it inside its whole training step (build() first)."""
     with tf.GradientTape() as tape:
       loss, post, metrics = self.loss(data, state)
     metrics.update(self.opt.minimize(tape, loss, self.trainable_variables))
     return post, metrics
+
+  def imagine(self, policy, start, is_terminal, horizon):
+    """Rolls the prior H steps from N start states with actions from `policy` (time-major).
+
+    policy(feat) -> action distribution; it sees stop-gradient features, so the actor learns only
+    through the values along the rollout (dynamics backpropagation, Eq. 5). start: states (N, ...);
+    is_terminal: (N,) for the first discount. Returns feat, action (action k was sampled at state
+    k - 1; action 0 is zero), reward (the reward head's mode), discount and weight, each (H + 1, N).
+    """
+    dyn = self.dynamics
+    feat = dyn.get_feat(start)
+    first_action = tf.zeros_like(tf.cast(policy(feat).mode(), feat.dtype))
+
+    def step(prev, _):
+      state, _, feat = prev
+      action = tf.cast(policy(sg(feat)).sample(), feat.dtype)
+      state = dyn.img_step(state, action)
+      return state, action, dyn.get_feat(state)
+
+    states, actions, feats = tf.scan(step, tf.range(horizon), (start, first_action, feat))
+    stack = lambda first, rest: tf.concat([first[None], rest], 0)
+    seq = {'feat': stack(feat, feats), 'action': stack(first_action, actions)}
+    seq['reward'] = tf.cast(self.heads['reward'](seq['feat']).mode(), tf.float32)
+    if 'discount' in self.heads:
+      disc = tf.cast(self.heads['discount'](seq['feat']).mean(), tf.float32)
+      # The first state is real: its discount comes from the data (spec d.3).
+      true_first = (1.0 - tf.cast(is_terminal, tf.float32)) * self.config.discount
+      disc = tf.concat([true_first[None], disc[1:]], 0)
+    else:
+      disc = self.config.discount * tf.ones(tf.shape(seq['feat'])[:-1], tf.float32)
+    seq['discount'] = disc
+    # Weight of step k: the probability of reaching it, prod_{j<k} d_j (a stop-gradient constant).
+    seq['weight'] = sg(tf.math.cumprod(tf.concat([tf.ones_like(disc[:1]), disc[:-1]], 0), 0))
+    return seq
+
+  def gate_report(self, data, count=6):
+    """What the gates of a gated model did on `count` replayed sequences (posterior, spec b.7):
+    unit_open_rate (D,) each unit's open rate over them, units_time (T, D) the gates of the first
+    sequence, always_closed the mean number of units that stayed closed through a whole sequence."""
+    data = self.preprocess({k: v[:count] for k, v in data.items()})
+    post, _ = self.dynamics.observe(self.encoder(data['image']), data['action'], data['is_first'])
+    gate = tf.cast(post['gate'], tf.float32)                     # (B, T, D)
+    closed = tf.cast(tf.reduce_max(gate, 1) == 0, tf.float32)    # (B, D): never opened
+    return {'unit_open_rate': tf.reduce_mean(gate, [0, 1]), 'units_time': gate[0],
+            'always_closed': tf.reduce_mean(tf.reduce_sum(closed, -1))}
 
   def openl_video(self, data, context=5, count=6):
     """Open-loop prediction (spec a.9): observe `context` frames, imagine the rest from the recorded
@@ -129,3 +169,20 @@ class WorldModel(tfutils.Module):
     video = tf.concat([truth, model, error], 3)                  # (B, T, H, 3W, C)
     video = tf.concat(tf.unstack(video, axis=0), 1)              # batch side by side vertically
     return tf.clip_by_value(video, 0.0, 1.0)
+
+
+def make_dynamics(config, precision=None):
+  """The dynamics model a config asks for: the RSSM (with rssm.cell) or SVSG."""
+  precision = config.precision if precision is None else precision
+  cfg = config.rssm
+  shared = dict(hidden=cfg.hidden, cell=cfg.cell, layer_norm=cfg.layer_norm, act=cfg.act,
+                min_std=cfg.min_std, update_bias=cfg.update_bias, precision=precision)
+  if config.dynamics == 'rssm':
+    return rssm.RSSM(deter=cfg.deter, stoch=cfg.stoch, classes=cfg.classes, latent=cfg.latent,
+                     **shared)
+  if config.dynamics == 'svsg':
+    if cfg.latent != 'gaussian':
+      raise ValueError(f'svsg needs rssm.latent gaussian (the paper trains SVSG with Gaussian '
+                       f'latents only), got {cfg.latent!r}')
+    return nets.SVSG(size=config.svsg.size, mask_stop_grad=config.kl.mask_stop_grad, **shared)
+  raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")

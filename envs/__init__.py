@@ -1,56 +1,58 @@
 """Environments for train.py: envs.make(task, config) and envs.make_batch(task, config, count).
 
-Tasks, by prefix:
+Tasks, by prefix (SUITES):
   dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g. dmc_walker_walk
-  shapeherd[_sparse][_distract<n>][_size<s>]...   the paper's ShapeHerd and its variants (shapeherd.py,
-                       see shapeherd.TASK_GRAMMAR), e.g. shapeherd, shapeherd_sparse_distract2_size1.4
+  shapeherd[_sparse][_distract<n>][_size<s>]...   the paper's ShapeHerd and its variants
+                       (shapeherd_tasks.GRAMMAR), e.g. shapeherd, shapeherd_sparse_distract2_size1.4
+
+The rules an env module follows, to be one of SUITES:
+  GRAMMAR                        how its task names are written (for error messages and --help)
+  parse_task(task) -> spec       a picklable spec of the task; a bad name raises a one-line ValueError
+                                 (it runs in the caller's process, so keep the module light to import)
+  build(spec, settings, seed)    the fully wrapped env (runs in a worker process), where settings are
+                                 the config values of SETTINGS, plain Python values
+A new environment is such a module plus its entry in SUITES.
 
 Every env has the numpy API of upstream DreamerV2 (see wrappers.py): obs_space, act_space,
-reset() -> obs, step({'action': array}) -> obs, close(). Actions are in [-1, 1] for continuous
+reset() -> obs, step({'action': array}) -> obs, close(), and for videos render(size) -> a larger
+picture of the scene and frame_rate() -> agent steps per simulated second (a Worker runs them with
+invoke('render', size)). Actions are in [-1, 1] for continuous
 spaces; a discrete env takes one-hot vectors, its space is a wrappers.OneHot and is_discrete(space)
-is True. The config keys used: render_size, dmc_camera, action_repeat, time_limit (env steps), seed.
+is True. Obs keys named log_<name> are per-episode quantities that training logs (the last value of
+an episode; FromGymnasium(env, log_keys=...) takes them from a gymnasium env's info).
 
-make() runs each DMC env in a worker process (parallel.Worker): MuJoCo rendering crashes in a process
+make() runs each env in a worker process (parallel.Worker): MuJoCo rendering crashes in a process
 that has imported TensorFlow, so this package never imports TF, and neither do its workers.
 Your own gymnasium env: wrap(FromGymnasium(env), repeat, time_limit) gives the same stack.
 """
 
 import functools
+import importlib
 
 import gymnasium
 
-from envs import dmc
 from envs.parallel import Batch, Worker, WorkerError
 from envs.wrappers import FromGymnasium, OneHot, is_discrete, wrap
 
-__all__ = ['make', 'make_batch', 'constructor', 'is_discrete', 'OneHot', 'FromGymnasium', 'wrap',
-           'Worker', 'Batch', 'WorkerError', 'TASKS']
+__all__ = ['make', 'make_batch', 'constructor', 'suite', 'is_discrete', 'OneHot', 'FromGymnasium',
+           'wrap', 'Worker', 'Batch', 'WorkerError', 'SUITES']
 
 SETTINGS = ('render_size', 'dmc_camera', 'action_repeat', 'time_limit', 'seed')
 SEED_STRIDE, EVAL_OFFSET = 1000, 500  # seed = config.seed * 1000 + index (+ 500 in eval mode)
-
-
-def _dmc(task, settings, seed):
-  domain, name = dmc.parse_task(task)
-  return functools.partial(dmc.build, domain, name, settings, seed)
-
-
-def _shapeherd(task, settings, seed):
-  from envs import shapeherd  # imported here, not at the top: `python -m envs.shapeherd` stays clean
-  kwargs = shapeherd.parse_task(task)  # a bad name fails here, in the caller's process
-  return functools.partial(shapeherd.build, kwargs, settings, seed)
-
-
-# The same string as shapeherd.TASK_GRAMMAR (a test checks), kept here so `import envs` stays light.
-SHAPEHERD_GRAMMAR = ('shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>]'
-                     '[_varobjects][_vargoal][_global]')
-
-# prefix -> (how its tasks are named, function(task, settings, seed) -> picklable constructor)
-TASKS = {'dmc': ('dmc_<domain>_<task>', _dmc), 'shapeherd': (SHAPEHERD_GRAMMAR, _shapeherd)}
+SUITES = {'dmc': 'envs.dmc', 'shapeherd': 'envs.shapeherd_tasks'}  # task prefix -> env module
 
 # gymnasium.make('ShapeHerd-v0', **options) once envs is imported (the entry point loads lazily).
 if 'ShapeHerd-v0' not in gymnasium.registry:
   gymnasium.register(id='ShapeHerd-v0', entry_point='envs.shapeherd:ShapeHerd')
+
+
+def suite(task):
+  """The env module whose tasks start like `task`, or a one-line ValueError listing the grammars."""
+  prefix = str(task).split('_', 1)[0]
+  if prefix not in SUITES:
+    grammars = ', '.join(importlib.import_module(name).GRAMMAR for name in SUITES.values())
+    raise ValueError(f'unknown task {task!r}; valid tasks: {grammars}')
+  return importlib.import_module(SUITES[prefix])
 
 
 def constructor(task, config, mode='train', index=0):
@@ -61,15 +63,14 @@ def constructor(task, config, mode='train', index=0):
   """
   if mode not in ('train', 'eval'):
     raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-  prefix = str(task).split('_', 1)[0]
-  if prefix not in TASKS:
-    raise ValueError(f'unknown task {task!r}; valid tasks: {", ".join(v[0] for v in TASKS.values())}')
+  module = suite(task)
+  spec = module.parse_task(task)  # a bad name fails here, in the caller's process
   settings = {key: config[key] for key in SETTINGS}  # plain values: a Config need not be pickled
   settings['render_size'] = tuple(int(x) for x in settings['render_size'])
   if settings['action_repeat'] < 1:
     raise ValueError(f'action_repeat must be >= 1, got {settings["action_repeat"]}')
   seed = settings['seed'] * SEED_STRIDE + index + (EVAL_OFFSET if mode == 'eval' else 0)
-  return TASKS[prefix][1](task, settings, seed)
+  return functools.partial(module.build, spec, settings, seed)
 
 
 def make(task, config, mode='train', index=0, parallel=True):

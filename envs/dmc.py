@@ -17,6 +17,8 @@ import numpy as np
 
 from envs import wrappers
 
+GRAMMAR = 'dmc_<domain>_<task>'
+
 
 @functools.lru_cache(maxsize=None)
 def suite_tasks():
@@ -102,12 +104,22 @@ class DMC:
     return {'image': image, 'reward': np.float32(reward), 'is_first': bool(is_first),
             'is_last': bool(is_last), 'is_terminal': bool(is_terminal)}
 
+  def render(self, size=(256, 256)):
+    """A larger picture of the scene from the same camera, for videos."""
+    return self._env.physics.render(*size, camera_id=self._camera)
+
+  def frame_rate(self):
+    """Agent steps per simulated second (the task's control timestep times the repeat)."""
+    return 1.0 / (self._env.control_timestep() * self._repeat)
+
   def close(self):
     self._env.close()
 
 
-def build(domain, task, settings, seed):
-  """The fully wrapped env (module level, so functools.partial of it pickles into a worker)."""
+def build(spec, settings, seed):
+  """The fully wrapped env for a parse_task() spec (module level, so functools.partial of it
+  pickles into a worker)."""
+  domain, task = spec
   env = DMC(domain, task, settings['action_repeat'], settings['render_size'],
             settings['dmc_camera'], seed)
   return wrappers.wrap(env, repeat=1, time_limit=settings['time_limit'] // settings['action_repeat'])

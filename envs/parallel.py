@@ -60,6 +60,11 @@ class Worker:
   def step_async(self, action):
     self._send('step', action)
 
+  def invoke(self, method, *args):
+    """Calls env.method(*args) in the worker and returns its result (e.g. render, frame_rate)."""
+    self._send(method, *args)
+    return self.result()
+
   def call(self, fn, *args):
     """Runs the picklable fn(*args) in the worker and returns its result (tests, diagnostics)."""
     self._send('call', fn, *args)

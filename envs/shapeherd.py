@@ -6,7 +6,9 @@ the agent. A gymnasium env on pymunk physics, drawn with Pillow; no pygame, no d
   obs, reward, terminated, truncated, info = env.step(np.array([angle, magnitude], np.float32))
   frame = env.render()                   # the whole arena, 400 px wide, the agent's window outlined
 
-  python -m envs.shapeherd --out /tmp/shapeherd.gif --policy scripted --steps 600 [--task shapeherd_distract2]
+Beside it: envs/shapeherd_tasks.py (task names such as shapeherd_sparse_distract2 -> options, and the
+wrapped env for envs.make) and envs/shapeherd_demo.py (a scripted policy and a GIF writer:
+python -m envs.shapeherd_demo --out /tmp/shapeherd.gif --policy scripted).
 
 Numbers come from ../shared/specs/shapeherd.md: [P] the paper, [B] the public BringBackShapes code,
 [Rec] the spec's choice where they differ. Units are arena units (pixels of the unscaled full-arena
@@ -17,17 +19,14 @@ Reward (Eq. 9 [P]): every object scored at env step t (t = env steps completed b
 step, so 0 in the first step after reset) gives 1 + max(0, 1.5 - t / 1000), or 1 with `sparse`.
 `terminated` when every object is scored; `truncated` after exactly `max_steps` (3000 [P]) env steps.
 
-In training (envs.make) the task name picks the options, parts in this order, defaults left out:
-  shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>][_varobjects][_vargoal][_global]
-e.g. shapeherd, shapeherd_sparse_distract2_size1.4. See parse_task().
+`info` holds t (env steps since reset), scored, remaining and first_score (env steps until the first
+object scored; until now while none has): training logs scored and first_score per episode.
 
 For tests and scripted demos: env.state() is a snapshot of every body in play, and
 env._place(agent, objects, ...) rebuilds the arena with bodies where the caller puts them.
 """
 
-import argparse
 import math
-import re
 
 import gymnasium
 import numpy as np
@@ -165,6 +164,7 @@ class ShapeHerd(gymnasium.Env):
     self._done = True
     self._t = 0           # env steps since reset
     self._scored = 0      # objects scored this episode
+    self._first_score = None  # env steps until the first object scored, once one has
     self._drawn = []      # kinds and names of the bodies drawn in the last observation (tests)
 
   # ------------------------------------------------------------------------------------------
@@ -337,7 +337,7 @@ class ShapeHerd(gymnasium.Env):
     self._space = space
     self._dynamic = [self._agent] + self._objects + self._distractors
     self._bouncers = [self._agent] + self._distractors  # kept out of the pocket
-    self._t, self._scored, self._done = 0, 0, False
+    self._t, self._scored, self._done, self._first_score = 0, 0, False, None
 
   # ------------------------------------------------------------------------------------------
   # Stepping
@@ -393,10 +393,14 @@ class ShapeHerd(gymnasium.Env):
       self._dynamic.remove(b)
       count += 1
     self._scored += count
+    if count and self._first_score is None:
+      self._first_score = self._t + 1
     return count
 
   def _info(self):
-    return {'t': self._t, 'scored': self._scored, 'remaining': len(self._objects)}
+    first = self._t if self._first_score is None else self._first_score
+    return {'t': self._t, 'scored': self._scored, 'remaining': len(self._objects),
+            'first_score': first}
 
   # ------------------------------------------------------------------------------------------
   # Drawing
@@ -460,184 +464,3 @@ def _index(names, value):
       raise ValueError(f'unknown name {value!r}; expected one of {", ".join(names)}')
     return names.index(value)
   return int(value)
-
-
-# ----------------------------------------------------------------------------------------------
-# Task names for train.py: envs.make('shapeherd_sparse_distract2', config)
-
-TASK_GRAMMAR = ('shapeherd[_sparse][_distract<1-8>][_size<1.2|1.4|1.6>][_objects<1-9>]'
-                '[_varobjects][_vargoal][_global]')
-# (part as written in the grammar, regex, kwargs from the match); the order is the required order.
-TASK_PARTS = (
-    ('sparse', r'sparse', lambda m: {'sparse': True}),
-    ('distract<n>', r'distract([1-8])', lambda m: {'num_distractors': int(m[1])}),
-    ('size<s>', r'size(1\.2|1\.4|1\.6)', lambda m: {'arena_scale': float(m[1])}),
-    ('objects<n>', r'objects([1-46-9])', lambda m: {'num_objects': int(m[1])}),  # 5 is the default
-    ('varobjects', r'varobjects', lambda m: {'variable_num_objects': True}),
-    ('vargoal', r'vargoal', lambda m: {'variable_goal_position': True}),
-    ('global', r'global', lambda m: {'camera': 'global'}),
-)
-
-
-def parse_task(task):
-  """'shapeherd_sparse_distract2_size1.4' -> ShapeHerd keyword arguments, or a one-line ValueError.
-
-  Parts follow TASK_GRAMMAR's order, each at most once, and defaults are left out (no distract0,
-  size1.0, objects5), so one configuration has one name for runs and plots."""
-  parts = str(task).split('_')
-  if parts[0] != 'shapeherd':
-    raise ValueError(f'unknown task {task!r}; ShapeHerd tasks are named {TASK_GRAMMAR}')
-  kwargs, position = {}, 0
-  for part in parts[1:]:
-    for index, (_, pattern, convert) in enumerate(TASK_PARTS):
-      match = re.fullmatch(pattern, part)
-      if match:
-        break
-    else:
-      raise ValueError(f'unknown task {task!r}: bad part {part!r}; ShapeHerd tasks are named '
-                       f'{TASK_GRAMMAR} (defaults left out: no distract0, size1.0, objects5)')
-    if index < position:
-      raise ValueError(f'unknown task {task!r}: part {part!r} is out of order or repeated; ShapeHerd '
-                       f'tasks are named {TASK_GRAMMAR}, parts in that order')
-    position = index + 1
-    kwargs.update(convert(match))
-  return kwargs
-
-
-def build(kwargs, settings, seed):
-  """The fully wrapped env for envs.make (module level, so functools.partial of it pickles)."""
-  from envs import wrappers
-  env = ShapeHerd(**kwargs, image_size=tuple(settings['render_size']),
-                  max_steps=settings['time_limit'] or None)
-  repeat = settings['action_repeat']
-  return wrappers.wrap(wrappers.FromGymnasium(env, seed=seed), repeat=repeat,
-                       time_limit=settings['time_limit'] // repeat)
-
-
-# ----------------------------------------------------------------------------------------------
-# Policies and the GIF command line
-
-def random_policy(env, rng):
-  return rng.uniform(-1, 1, 2).astype(np.float32)
-
-
-def force_action(force):
-  """The action in [-1, 1]^2 for a force vector (clipped to MAX_FORCE)."""
-  fx, fy = force
-  magnitude = min(math.hypot(fx, fy), MAX_FORCE)
-  angle = math.atan2(fy, fx) % (2 * math.pi)
-  return np.array([angle / math.pi - 1.0, 2.0 * magnitude / MAX_FORCE - 1.0], np.float32)
-
-
-class ScriptedPolicy:
-  """Pushes objects into the pocket: picks the object nearest to the agent, goes to the point
-  behind it on the line from the pocket's centre (around the object if the agent is on the
-  wrong side), then pushes along that line. It reads the true state (env.state()), so it is a demo
-  of the physics, not an agent. It gives up on an object after `patience` steps without progress."""
-
-  def __init__(self, patience=400):
-    self.patience = patience
-    self.target, self.since, self.best, self.skip = None, 0, None, {}
-
-  def __call__(self, env, rng):
-    state = env.state()
-    goal_x, goal_top, goal_bottom = state['goal']
-    goal = np.array([goal_x + GOAL_WIDTH * 0.75, (goal_top + goal_bottom) / 2])
-    agent = np.array(state['agent']['position'])
-    velocity = np.array(state['agent']['velocity'])
-    objects = state['objects']
-    if not objects:
-      return force_action(-velocity * AGENT_MASS * 10)
-    t = state['t']
-    candidates = [i for i in range(len(objects)) if self.skip.get(self._key(objects[i]), -1) < t]
-    candidates = candidates or list(range(len(objects)))
-    keys = [self._key(objects[i]) for i in candidates]
-    if self.target not in keys:
-      index = min(candidates, key=lambda i: np.linalg.norm(np.array(objects[i]['position']) - agent))
-      self.target, self.since, self.best = self._key(objects[index]), t, None
-    obj = objects[candidates[keys.index(self.target)]]
-    position = np.array(obj['position'])
-    distance = np.linalg.norm(goal - position)
-    if self.best is None or distance < self.best - 5:
-      self.best, self.since = distance, t
-    elif t - self.since > self.patience:  # stuck: try another object for a while
-      self.skip[self.target], self.target = t + 300, None
-    # The pushing line bends near the pocket's mouth so objects enter it rather than hit its edges.
-    aim = goal if position[0] > goal_x - 60 else np.array(
-        [goal_x, np.clip(position[1], goal_top + 40, goal_bottom - 40)])
-    u = aim - position
-    u /= max(np.linalg.norm(u), 1e-6)
-    reach = BOUND_RADIUS[obj['shape']] + AGENT_RADIUS
-    behind = position - u * (reach + 8)
-    to_object = position - agent
-    side = agent - position
-    along = float(np.dot(side, u))
-    lateral = abs(u[0] * side[1] - u[1] * side[0])  # the agent's distance from the pushing line
-    if np.linalg.norm(agent - behind) < 12 or (along < -reach * 0.6 and lateral < reach * 0.5):
-      desired = u * 350 + to_object * 0.5  # push along the line, keeping contact
-    else:
-      waypoint = behind
-      if along > -reach * 0.5:  # on the wrong side: go around, on the agent's side of the object
-        normal = np.array([-u[1], u[0]])
-        if np.dot(normal, side) < 0:
-          normal = -normal
-        waypoint = position + normal * (reach + 20) - u * (reach * 0.5)
-      offset = waypoint - agent
-      desired = offset / max(np.linalg.norm(offset), 1e-6) * min(600, 6 * np.linalg.norm(offset))
-    return force_action((desired - velocity) * AGENT_MASS * 8)
-
-  @staticmethod
-  def _key(obj):
-    return (obj['shape'], obj['color'], round(obj['angle'], 6))
-
-
-def _frame(env, obs):
-  """The render() frame beside the agent's observation, upscaled to the frame's height."""
-  frame = env.render()
-  height = frame.shape[0]
-  view = np.array(Image.fromarray(obs).resize((height, height), Image.NEAREST))
-  gap = np.full((height, 8, 3), 255, np.uint8)
-  return np.concatenate([frame, gap, view], axis=1)
-
-
-def write_gif(path, task='shapeherd', policy='random', steps=600, seed=0, every=2):
-  """Runs one episode of `steps` env steps (or until it ends) and writes an animated GIF of every
-  `every`-th frame. Returns a summary dict."""
-  env = ShapeHerd(**parse_task(task))
-  act = ScriptedPolicy() if policy == 'scripted' else random_policy
-  rng = np.random.default_rng(seed)
-  obs, _ = env.reset(seed=seed)
-  frames, total, step = [_frame(env, obs)], 0.0, 0
-  for step in range(1, steps + 1):
-    obs, reward, terminated, truncated, info = env.step(act(env, rng))
-    total += reward
-    if step % every == 0 or terminated or truncated:
-      frames.append(_frame(env, obs))
-    if terminated or truncated:
-      break
-  images = [Image.fromarray(f) for f in frames]
-  images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * DT * every), loop=0)
-  return {'path': str(path), 'frames': len(images), 'env_steps': step, 'return': total,
-          'scored': env.state()['scored']}
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(description='Writes an animated GIF of a ShapeHerd episode: the '
-                                   'whole arena (render()) beside the agent\'s 64x64 view, upscaled.')
-  parser.add_argument('--out', default='shapeherd.gif')
-  parser.add_argument('--policy', choices=('random', 'scripted'), default='random')
-  parser.add_argument('--steps', type=int, default=600, help='env steps (at most)')
-  parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--task', default='shapeherd', help=TASK_GRAMMAR)
-  parser.add_argument('--every', type=int, default=2, help='keep every n-th env step as a frame')
-  args = parser.parse_args(argv)
-  try:
-    parse_task(args.task)
-  except ValueError as error:
-    parser.error(str(error))
-  summary = write_gif(args.out, args.task, args.policy, args.steps, args.seed, max(1, args.every))
-  print(', '.join(f'{k}: {v}' for k, v in summary.items()))
-
-
-if __name__ == '__main__':
-  main()

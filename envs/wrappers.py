@@ -96,6 +96,9 @@ class ActionRepeat(Wrapper):
         break
     return {**obs, 'reward': np.float32(reward)}
 
+  def frame_rate(self):
+    return self.env.frame_rate() / self.repeat
+
 
 class NormalizeAction(Wrapper):
   """The agent acts in [-1, 1]; each dimension with finite bounds is mapped affinely onto them."""
@@ -202,11 +205,14 @@ class FromGymnasium:
   """Adapts a gymnasium env with image observations (a Box, or a Dict holding one under image_key).
 
   `terminated` gives is_terminal and is_last, `truncated` is_last only. Other Dict entries pass
-  through as extra observation keys. wrap() adds the standard wrappers (one-hot actions for Discrete).
+  through as extra observation keys, and each info entry named in `log_keys` becomes the obs key
+  log_<name> (a per-episode quantity that training logs). wrap() adds the standard wrappers
+  (one-hot actions for Discrete).
   """
 
-  def __init__(self, env, image_key=None, seed=None):
+  def __init__(self, env, image_key=None, seed=None, log_keys=()):
     self.env = env
+    self._log_keys = tuple(log_keys)
     space = env.observation_space
     if isinstance(space, gymnasium.spaces.Dict):
       self._key = image_key or 'image'
@@ -222,21 +228,30 @@ class FromGymnasium:
     self.act_space = {'action': env.action_space}
     self._seed = seed
 
-  def _obs(self, obs, reward=0.0, is_first=False, is_last=False, is_terminal=False):
+  def _obs(self, obs, info, reward=0.0, is_first=False, is_last=False, is_terminal=False):
     obs = dict(obs) if self._key else {'image': obs}
     if self._key:
       obs['image'] = obs.pop(self._key)
-    return {**obs, 'reward': np.float32(reward), 'is_first': is_first, 'is_last': is_last,
+    logs = {f'log_{key}': np.float32(info[key]) for key in self._log_keys}
+    return {**obs, **logs, 'reward': np.float32(reward), 'is_first': is_first, 'is_last': is_last,
             'is_terminal': is_terminal}
 
   def reset(self):
-    obs, _ = self.env.reset(seed=self._seed)
+    obs, info = self.env.reset(seed=self._seed)
     self._seed = None  # seed the first episode only; later ones continue the env's own RNG
-    return self._obs(obs, is_first=True)
+    return self._obs(obs, info, is_first=True)
 
   def step(self, action):
-    obs, reward, terminated, truncated, _ = self.env.step(action['action'])
-    return self._obs(obs, reward, False, bool(terminated or truncated), bool(terminated))
+    obs, reward, terminated, truncated, info = self.env.step(action['action'])
+    return self._obs(obs, info, reward, False, bool(terminated or truncated), bool(terminated))
+
+  def render(self, size=None):
+    """The env's own picture of the scene (ShapeHerd: the whole arena); `size` is a hint."""
+    return self.env.render()
+
+  def frame_rate(self):
+    """Env steps per simulated second (the gymnasium env's render_fps, else 30)."""
+    return float(getattr(self.env, 'metadata', {}).get('render_fps') or 30)
 
   def close(self):
     self.env.close()

@@ -2,10 +2,10 @@
 
 import multiprocessing
 
-import numpy as np
 import pytest
 
 from common import config as configlib
+from common.synthetic import random_batch
 
 METHODS = ['dreamerv1', 'dreamerv2', 'vsg', 'vsg_gaussian', 'svsg']
 
@@ -19,22 +19,9 @@ def make_config(*names, **flags):
   return configlib.parse(argv)
 
 
-def make_batch(batch=2, length=5, action_dim=3, seed=0, image_shape=(64, 64, 3)):
-  rng = np.random.default_rng(seed)
-  data = {
-      'image': rng.integers(0, 256, (batch, length) + tuple(image_shape), dtype=np.uint8),
-      'action': rng.uniform(-1, 1, (batch, length, action_dim)).astype(np.float32),
-      'reward': rng.normal(size=(batch, length)).astype(np.float32),
-      'is_first': np.zeros((batch, length), bool),
-      'is_terminal': np.zeros((batch, length), bool),
-  }
-  data['is_first'][:, 0] = True
-  return data
-
-
 @pytest.fixture
 def batch():
-  return make_batch()
+  return random_batch()
 
 
 def assert_bad_task(task, config, message):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.synthetic import random_batch
 from dreamerv2_vsg.agent import Agent
 from dreamerv2_vsg.behavior import lambda_return
-from tests.conftest import METHODS, make_batch, make_config
+from tests.conftest import METHODS, make_config
 
 
 @pytest.mark.parametrize('lam, expected', [(0.5, [3.97, 4.6]), (1.0, [5.14, 4.6]), (0.0, [2.8, 4.6])])
@@ -36,10 +37,10 @@ def _agent(method='vsg', actions=2, **flags):
 
 def test_imagination_shapes_and_weights():
   config, agent = _agent()
-  data = make_batch(batch=2, length=4, action_dim=2)
+  data = random_batch(batch=2, length=4, action_dim=2)
   post, _ = agent.wm.train_step({k: tf.constant(v) for k, v in data.items()})
   start = {k: tf.reshape(v, [-1] + v.shape[2:].as_list()) for k, v in post.items()}
-  seq = agent.behavior.imagine(agent.wm, start, tf.zeros([8]))
+  seq = agent.wm.imagine(agent.behavior.actor, start, tf.zeros([8]), config.imag_horizon)
   horizon = config.imag_horizon
   assert seq['feat'].shape[:2] == [horizon + 1, 8]
   assert seq['action'].shape == [horizon + 1, 8, 2]
@@ -52,7 +53,7 @@ def test_imagination_shapes_and_weights():
 
 def test_update_trains_actor_and_critic_but_not_the_world_model():
   config, agent = _agent('svsg', kl__free=0.0)
-  data = make_batch(batch=2, length=4, action_dim=2)
+  data = random_batch(batch=2, length=4, action_dim=2)
   tensors = {k: tf.constant(v) for k, v in data.items()}
   post, _ = agent.wm.train_step(tensors)
   wm_before = [v.numpy().copy() for v in agent.wm.variables]
@@ -71,7 +72,7 @@ def test_update_trains_actor_and_critic_but_not_the_world_model():
 def test_slow_critic_copies_every_few_updates():
   config, agent = _agent('dreamerv2', slow_target_update=3)
   behavior = agent.behavior
-  data = make_batch(batch=2, length=4, action_dim=2)
+  data = random_batch(batch=2, length=4, action_dim=2)
   tensors = {k: tf.constant(v) for k, v in data.items()}
   post, _ = agent.wm.train_step(tensors)
   same = lambda: all(np.array_equal(a.numpy(), b.numpy()) for a, b in
@@ -91,7 +92,7 @@ def test_slow_critic_copies_every_few_updates():
 
 def test_agent_full_step_and_policy():
   config, agent = _agent('vsg')
-  data = make_batch(batch=config.dataset.batch, length=config.dataset.length, action_dim=2)
+  data = random_batch(batch=config.dataset.batch, length=config.dataset.length, action_dim=2)
   metrics = agent.train(data)
   for key in ('model_loss', 'image_loss', 'reward_loss', 'kl_loss', 'kl', 'sparsity_loss',
               'gate_prob', 'gate_open_rate', 'actor_loss', 'critic_loss', 'actor_ent'):
@@ -111,7 +112,7 @@ def test_agent_full_step_and_policy():
 def test_agent_step_and_policy_at_mixed_precision(method, precision):
   config, agent = _agent(method, precision=precision, kl__free=0.0)
   compute = {'16': tf.float16, 'bf16': tf.bfloat16}[precision]
-  data = make_batch(batch=2, length=4, action_dim=2)
+  data = random_batch(batch=2, length=4, action_dim=2)
   behavior = agent.behavior   # every optimized variable; the slow critic only copies the critic
   variables = (agent.wm.trainable_variables + behavior.actor.trainable_variables
                + behavior.critic.trainable_variables)
@@ -136,7 +137,7 @@ def test_agent_step_and_policy_at_mixed_precision(method, precision):
 @pytest.mark.parametrize('grad', ['reinforce', 'both'])
 def test_reinforce_gradients_train_the_actor(grad):
   config, agent = _agent('dreamerv2', actor_grad=grad)
-  data = make_batch(batch=2, length=4, action_dim=2)
+  data = random_batch(batch=2, length=4, action_dim=2)
   tensors = {k: tf.constant(v) for k, v in data.items()}
   post, _ = agent.wm.train_step(tensors)
   before = [v.numpy().copy() for v in agent.behavior.actor.trainable_variables]

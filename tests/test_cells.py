@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import cells
 from common import dists
+from common import nets as cells
+from common.synthetic import random_batch
+from dreamerv2_vsg.world_model import WorldModel, make_dynamics
+from tests.conftest import make_config
 
 
 def test_bernoulli_sample_is_binary_with_identity_gradient():
@@ -83,17 +86,17 @@ def _cell_inputs(size=16, batch=5):
 def test_vsg_cell_with_closed_gates_copies_the_state_exactly():
   inputs, state = _cell_inputs()
   cell = cells.VSGCell(16, layer_norm=False, update_bias=-1e4)
-  new, gate, prob = cell(inputs, state)
-  assert float(tf.reduce_max(gate)) == 0.0
+  new, gates = cell(inputs, state)
+  assert float(tf.reduce_max(gates['gate'])) == 0.0
   np.testing.assert_array_equal(new.numpy(), state.numpy())
 
 
 def test_vsg_cell_with_open_gates_returns_the_candidate():
   inputs, state = _cell_inputs()
   cell = cells.VSGCell(16, layer_norm=False, update_bias=1e4)
-  new, gate, _ = cell(inputs, state)
+  new, gates = cell(inputs, state)
   cand, _ = cell.candidate(inputs, state)
-  assert float(tf.reduce_min(gate)) == 1.0
+  assert float(tf.reduce_min(gates['gate'])) == 1.0
   np.testing.assert_array_equal(new.numpy(), cand.numpy())
   assert np.all(np.abs(new.numpy()) <= 1.0)
 
@@ -103,8 +106,8 @@ def test_vsg_gate_probability_at_zero_preactivation_is_sigmoid_minus_one():
   zeros = tf.zeros([3, 4])
   cell(zeros, tf.zeros([3, 8]))
   # Zero inputs and state give a zero pre-activation (biases start at zero): u~ = sigmoid(-1).
-  _, _, prob = cell(zeros, tf.zeros([3, 8]))
-  np.testing.assert_allclose(prob.numpy(), 1 / (1 + np.e), rtol=1e-6)
+  _, gates = cell(zeros, tf.zeros([3, 8]))
+  np.testing.assert_allclose(gates['gate_prob'].numpy(), 1 / (1 + np.e), rtol=1e-6)
 
 
 def test_layer_norm_gru_update_gate_at_initialization():
@@ -117,10 +120,30 @@ def test_layer_norm_gru_update_gate_at_initialization():
 def test_vsg_gate_dtypes_follow_precision():
   inputs, state = _cell_inputs()
   cell = cells.VSGCell(16, layer_norm=False, precision=16)
-  new, gate, prob = cell(tf.cast(inputs, tf.float16), tf.cast(state, tf.float16))
-  assert (new.dtype, gate.dtype, prob.dtype) == (tf.float16, tf.float16, tf.float32)
+  new, gates = cell(tf.cast(inputs, tf.float16), tf.cast(state, tf.float16))
+  assert (new.dtype, gates['gate'].dtype, gates['gate_prob'].dtype) == (
+      tf.float16, tf.float16, tf.float32)
 
 
 def test_unknown_cell_names_the_valid_ones():
   with pytest.raises(ValueError, match=r"rssm.cell must be one of \['gru', 'vsg'\], got 'lstm'"):
     cells.make_cell('lstm', 4, False, -1.0, 32)
+
+
+@pytest.mark.parametrize('method', ['vsg', 'svsg'])
+def test_a_new_gated_cell_needs_only_its_class_and_a_cells_entry(method, monkeypatch):
+  class CoinCell(cells.VSGCell):
+    """Gate probability 0.5 everywhere: a gated cell the RSSM and SVSG have never heard of."""
+
+    def gate(self, inputs, state):
+      cand, _ = self.candidate(inputs, state)
+      prob = tf.fill(tf.shape(cand), 0.5)
+      return cand, tf.cast(dists.sample_bernoulli(prob), cand.dtype), prob
+
+  monkeypatch.setitem(cells.CELLS, 'coin', CoinCell)
+  model = WorldModel(make_config(method, rssm__cell='coin'))
+  _, post, metrics = model.loss(random_batch())
+  assert model.dynamics.gated and {'gate', 'gate_prob'} <= set(post)
+  assert float(metrics['gate_prob']) == 0.5 and float(metrics['sparsity_loss']) > 0
+  with pytest.raises(ValueError, match=r"svsg needs a gated rssm.cell \(one of \['coin', 'vsg'\]\)"):
+    make_dynamics(make_config('svsg', rssm__cell='gru'))

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from common import checkpoint
+from common.synthetic import random_batch
 from dreamerv2_vsg.agent import Agent
-from tests.conftest import make_batch, make_config
+from tests.conftest import make_config
 
 
 def _agent(method='dreamerv2', **flags):
@@ -19,7 +20,7 @@ def _agent(method='dreamerv2', **flags):
 
 def test_round_trip_restores_networks_optimizers_and_counters(tmp_path):
   agent = _agent()
-  data = make_batch(batch=4, length=10, action_dim=2)
+  data = random_batch(batch=4, length=10, action_dim=2)
   agent.train(data)
   path = checkpoint.save(tmp_path / 'checkpoint.npz', agent.checkpoint_variables, step=1234)
   assert [p.name for p in tmp_path.iterdir()] == ['checkpoint.npz']      # no temporary left

@@ -32,4 +32,4 @@ def test_help_lists_keys_with_values():
   result = run('--configs', 'dmc', 'svsg', '--help')
   assert result.returncode == 0
   assert '--dynamics' in result.stdout and 'svsg' in result.stdout
-  assert '--gate_prior' in result.stdout and '0.4' in result.stdout
+  assert '--sparsity.prior' in result.stdout and '0.4' in result.stdout

@@ -308,7 +308,7 @@ def test_default_path_is_the_repo_root(tmp_path, monkeypatch):
 def test_dmc_vsg():
   config = parse(['--configs', 'dmc', 'vsg'])
   assert config.method == 'vsg' and config.rssm.cell == 'vsg' and config.rssm.layer_norm is False
-  assert config.gate_prior == 0.4 and config.gate_scale == 0.1 and config.dataset.batch == 50
+  assert config.sparsity.prior == 0.4 and config.loss_scales.sparsity == 0.1 and config.dataset.batch == 50
 
 
 def test_shapeherd_gaussian_and_categorical():
@@ -335,9 +335,17 @@ def test_method_and_size_configs_compose_in_either_order(method, size):
   assert config.rssm.latent == ('categorical' if method in ('dreamerv2', 'vsg') else 'gaussian')
 
 
+def test_dmc_restates_nothing_the_defaults_hold():
+  # The defaults are the paper's DMC settings; `dmc` is kept as a name, so a restated key cannot
+  # silently diverge from its default.
+  assert REAL['dmc'] == {} and parse(['--configs', 'dmc']) == parse([])
+
+
 def test_renamed_key_says_what_replaced_it():
   with pytest.raises(ConfigError, match=r'^flag --rssm.discrete was replaced by rssm.latent '):
     parse(['--rssm.discrete', '0'])
+  with pytest.raises(ConfigError, match=r"^config 'old' key gate_scale was replaced by loss_scales"):
+    parse(['--configs', 'old'], {**REAL, 'old': {'gate_scale': 0.2}})
 
 
 def test_cpu_config_keeps_the_dmc_agent_structure():

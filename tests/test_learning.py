@@ -10,9 +10,7 @@ import gymnasium
 import numpy as np
 
 import envs
-from common.driver import Driver
-from common.replay import Replay
-from dreamerv2_vsg.agent import Agent, random_actions
+from dreamerv2_vsg.loop import Loop
 from tests.conftest import make_config
 
 
@@ -30,23 +28,14 @@ class Bandit(gymnasium.Env):
 
 
 def test_agent_learns_the_rewarded_action(tmp_path):
-  config = make_config('dmc', 'vsg', imag_horizon=15)
-  env = envs.wrap(envs.FromGymnasium(Bandit()), repeat=1)
-  replay = Replay(tmp_path, minlen=10, maxlen=10, seed=0)
-  collect = Driver([env], 1, on_step=[replay.add_step])
-  rng = np.random.default_rng(0)
-  collect(lambda obs, state: (random_actions(1, 1, False, rng), None), steps=500)
-  agent = Agent(config, env.obs_space, env.act_space)
-  dataset = replay.dataset(config.dataset.batch, config.dataset.length)
-  for _ in range(300):
-    agent.train(next(dataset))
-    collect(lambda obs, state: agent.policy(obs, state, mode='train'), steps=5)
-  actions = []
-
-  def evaluate(obs, state):
-    action, state = agent.policy(obs, state, mode='eval')
-    actions.append(float(action[0, 0]))
-    return action, state
-
-  Driver([env], 1)(evaluate, episodes=1)
+  # The training loop of train.py on the bandit: 500 random steps, then one update every 5 agent
+  # steps (300 updates), then the final evaluation with the policy's mode.
+  config = make_config('dmc', 'vsg', imag_horizon=15, logdir=tmp_path, action_repeat=1, prefill=500,
+                       pretrain=0, train_every=5, steps=2000, eval_every=10000, log_every=10000,
+                       checkpoint_every=10000)
+  make_envs = lambda mode: [envs.wrap(envs.FromGymnasium(Bandit()), repeat=1)]
+  with Loop(config, make_envs) as loop:
+    loop.run()
+    actions = loop.evaluate()[0]['action'][1:]      # entry 0 is the reset's zero action
+  assert loop.step == 2000 and len(actions) == 50
   assert np.mean(actions) < -0.5, np.mean(actions)

@@ -39,7 +39,7 @@ def test_a_second_logger_appends_to_the_same_file(tmp_path):
   first = Logger(tmp_path, step=5, outputs=('jsonl',))
   first.scalar('a', 1)
   first.write()
-  second = Logger(tmp_path, step=6, outputs=('jsonl',), multiplier=2)
+  second = Logger(tmp_path, step=12, outputs=('jsonl',))
   second.scalar('a', 2)
   second.write()
   assert rows(tmp_path) == [{'step': 5, 'a': 1.0}, {'step': 12, 'a': 2.0}]
@@ -114,3 +114,20 @@ def test_tensorboard_gets_scalars_and_videos(tmp_path):
   assert seen['policy'][1].image.encoded_image_string.startswith(b'GIF')
   strip = seen['rgba'][1].image
   assert strip.encoded_image_string[1:4] == b'PNG' and (strip.height, strip.width) == (8, 24)
+
+
+def test_tensorboard_gets_pictures_and_histograms(tmp_path):
+  tf = pytest.importorskip('tensorflow')
+  logger = Logger(tmp_path, step=7, outputs=('tensorboard', 'jsonl'))
+  logger.image('gates', np.eye(6, 10)[..., None])     # float in [0, 1], one channel
+  logger.histogram('rates', [0.0, 0.25, 0.25, 1.0])
+  logger.write()
+  logger.close()
+  assert not (tmp_path / 'metrics.jsonl').exists()     # neither goes to metrics.jsonl
+  seen = {value.tag: value for path in tmp_path.glob('events.out.tfevents.*')
+          for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+  picture = seen['gates'].image
+  assert picture.encoded_image_string[1:4] == b'PNG' and (picture.height, picture.width) == (6, 10)
+  histo = seen['rates'].histo
+  assert (histo.min, histo.max, histo.num, histo.sum) == (0.0, 1.0, 4, 1.5)
+  assert sum(histo.bucket) == 4 and histo.bucket_limit[-1] == 1.0

@@ -245,20 +245,13 @@ def test_add_episode_rejects_a_malformed_episode(tmp_path):
   assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize('prefetch', [0, 3])
-def test_dataset_yields_the_seeded_sequence_of_batches(tmp_path, prefetch):
+def test_dataset_yields_the_seeded_sequence_of_batches(tmp_path):
   replay = Replay(tmp_path, seed=5)
   for eid in range(3):
     replay.add_episode(make_episode(eid, 40))
   reference = Replay(tmp_path, seed=5)
   expected = [reference.sample(4, 10)['reward'] for _ in range(5)]
-  dataset = replay.dataset(4, 10, prefetch=prefetch)
+  dataset = replay.dataset(4, 10)
   for want in expected:
     np.testing.assert_array_equal(next(dataset)['reward'], want)
 
-
-def test_prefetch_hands_the_sampling_error_to_the_consumer(tmp_path):
-  dataset = Replay(tmp_path).dataset(2, 10, prefetch=2)
-  for _ in range(2):
-    with pytest.raises(ValueError, match='chunks of 10 entries'):
-      next(dataset)

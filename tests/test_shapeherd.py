@@ -1,6 +1,6 @@
-"""ShapeHerd (envs/shapeherd.py): the spec's testable properties 1-8 (../shared/specs/shapeherd.md),
+"""ShapeHerd (envs/shapeherd*.py): the spec's testable properties 1-8 (../shared/specs/shapeherd.md),
 driven by scripted states and actions (ShapeHerd._place) rather than random luck, plus task names,
-envs.make, gymnasium registration and the GIF command line."""
+envs.make, gymnasium registration, per-episode logs and the GIF command line."""
 
 import importlib
 import math
@@ -16,7 +16,10 @@ import pytest
 from PIL import Image
 
 import envs
+from envs import dmc
 from envs import shapeherd
+from envs import shapeherd_demo
+from envs import shapeherd_tasks
 from envs.shapeherd import ShapeHerd
 from tests.conftest import assert_bad_task, make_config
 
@@ -54,7 +57,7 @@ def test_spaces_observation_and_render():
   assert env.action_space == gymnasium.spaces.Box(-1, 1, (2,), np.float32)
   obs, info = env.reset(seed=0)
   assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
-  assert info == {'t': 0, 'scored': 0, 'remaining': 5}
+  assert info == {'t': 0, 'scored': 0, 'remaining': 5, 'first_score': 0}
   assert count(obs, shapeherd.AGENT_COLOR, 10) > 25  # the agent (~8 px across) is always in its view
   frame = env.render()
   assert frame.shape == (350, 400, 3) and frame.dtype == np.uint8
@@ -122,7 +125,7 @@ def test_scoring_at_step_t_gives_eq9(t, expected):
   x, y = pocket_centre(env)
   env._place((300, 350), [('square', 'red', (x, y)), ('triangle', 'blue', (200, 200))], t=t)
   obs, reward, terminated, truncated, info = env.step(IDLE)  # the square is in the pocket already
-  assert reward == expected and info == {'t': t + 1, 'scored': 1, 'remaining': 1}
+  assert reward == expected and info == {'t': t + 1, 'scored': 1, 'remaining': 1, 'first_score': t + 1}
   assert not terminated and not truncated
   two = ShapeHerd(sparse=False)
   two.reset(seed=0)
@@ -381,7 +384,7 @@ def test_global_camera_sees_the_whole_arena():
         'variable_num_objects': True, 'variable_goal_position': True, 'camera': 'global'}),
 ])
 def test_task_names(task, kwargs):
-  assert shapeherd.parse_task(task) == kwargs
+  assert shapeherd_tasks.parse_task(task) == kwargs
   ShapeHerd(**kwargs).reset(seed=0)
 
 
@@ -401,11 +404,11 @@ def test_task_names(task, kwargs):
 def test_bad_task_names_fail_fast_in_one_line(task, message):
   text = assert_bad_task(task, shapeherd_config(), message)
   if task.startswith('shapeherd_'):
-    assert shapeherd.TASK_GRAMMAR in text
+    assert shapeherd_tasks.GRAMMAR in text
 
 
-def test_task_grammar_is_listed_in_envs():
-  assert envs.TASKS['shapeherd'][0] == shapeherd.TASK_GRAMMAR
+def test_envs_finds_the_env_module_of_a_task():
+  assert envs.suite('shapeherd_sparse') is shapeherd_tasks and envs.suite('dmc_walker_walk') is dmc
 
 
 def test_make_builds_the_variant_and_a_worker_matches_in_process():
@@ -425,6 +428,18 @@ def test_make_builds_the_variant_and_a_worker_matches_in_process():
   assert not np.array_equal(eval_env.reset()['image'], train_env.reset()['image'])  # seed + 500
 
 
+def test_training_env_reports_per_episode_logs():
+  env = envs.make('shapeherd', shapeherd_config(), parallel=False)
+  first = env.reset()
+  assert (first['log_scored'], first['log_first_score']) == (0, 0)
+  obs = env.step({'action': IDLE})
+  repeat = shapeherd_config().action_repeat
+  assert obs['log_scored'] == 0 and obs['log_first_score'] == repeat  # none scored: steps so far
+  inner(env)._place((300, 350), [('square', 'red', pocket_centre(inner(env)))], t=10)
+  obs = env.step({'action': IDLE})
+  assert obs['log_scored'] == 1 and obs['log_first_score'] == 11 and obs['is_last']
+
+
 def test_gymnasium_make_after_import_envs():
   env = gymnasium.make('ShapeHerd-v0', num_distractors=1)
   obs, _ = env.reset(seed=0)
@@ -439,17 +454,17 @@ def test_gymnasium_make_after_import_envs():
 def test_gif_command_line(tmp_path):
   out = tmp_path / 'episode.gif'
   result = subprocess.run(
-      [sys.executable, '-m', 'envs.shapeherd', '--out', str(out), '--policy', 'scripted', '--steps', '12',
+      [sys.executable, '-m', 'envs.shapeherd_demo', '--out', str(out), '--policy', 'scripted', '--steps', '12',
        '--seed', '1', '--task', 'shapeherd_distract2'], cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'RuntimeWarning' not in result.stderr and 'frames: 7' in result.stdout
   with Image.open(out) as gif:
     assert gif.format == 'GIF' and gif.n_frames == 7 and gif.size == (400 + 8 + 350, 350)
-  bad = subprocess.run([sys.executable, '-m', 'envs.shapeherd', '--task', 'shapeherd_nope'], cwd=ROOT,
+  bad = subprocess.run([sys.executable, '-m', 'envs.shapeherd_demo', '--task', 'shapeherd_nope'], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
   assert bad.returncode == 2 and "bad part 'nope'" in bad.stderr
 
 
 def test_scripted_policy_pushes_objects_in(tmp_path):
-  summary = shapeherd.write_gif(tmp_path / 'scripted.gif', 'shapeherd', 'scripted', 1500, seed=0, every=100)
+  summary = shapeherd_demo.write_gif(tmp_path / 'scripted.gif', 'shapeherd', 'scripted', 1500, seed=0, every=100)
   assert summary['scored'] >= 3 and summary['return'] > 3 * 2

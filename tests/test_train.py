@@ -95,6 +95,7 @@ def test_shapeherd_debug_run(tmp_path):
                  '400', '--steps', '1200')
   assert result.returncode == 0, result.stderr[-3000:]
   logged = rows(tmp_path)
-  assert {'train_return', 'eval_return', 'model_loss', 'discount_loss', 'gate_open_rate'} <= set(
-      ).union(*logged)
+  assert {'train_return', 'eval_return', 'model_loss', 'discount_loss', 'gate_open_rate',
+          'train_scored', 'train_first_score', 'eval_scored', 'eval_first_score'} <= set(
+      ).union(*logged)   # the env's per-episode logs (log_* obs keys) reach metrics.jsonl
   assert all(r['train_length'] <= 200 for r in logged if 'train_length' in r)

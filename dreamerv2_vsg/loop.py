@@ -1,0 +1,315 @@
+"""The training loop of DreamerV2, shared by train.py, the tests and the benchmarks.
+
+  loop = Loop(config)            # replays, logger, envs, agent (restored from a checkpoint if any)
+  loop.run()                     # prefill, pretrain, train until config.steps, final evaluation
+  loop.close()                   # saves a checkpoint, closes the envs; `with Loop(config) as loop:`
+
+Prefill with random actions, pretrain, then one update every `train_every` agent steps, evaluation
+with the policy's mode every `eval_every` env steps, checkpoints every `checkpoint_every` env steps.
+Every step count is in env steps (agent steps x action_repeat). The logdir holds the run: rerunning
+on it resumes (the step counter from the saved episodes, the networks from the checkpoint).
+
+Envs report per-episode quantities through obs keys named `log_<name>` (a running value; the
+episode's last one counts): they reach metrics.jsonl and TensorBoard as `train_<name>` and
+`eval_<name>`, and the replay saves them without sampling them.
+"""
+
+import collections
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import envs as envslib
+from common import checkpoint
+from common import tfutils
+from common.driver import Driver
+from common.logger import Logger
+from common.progress import Progress
+from common.replay import Replay
+from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
+
+CHECKPOINT = 'checkpoint.npz'
+
+
+class Every:
+  """True once each time `step` passes another multiple of `every` (and on the first call)."""
+
+  def __init__(self, every):
+    self._every, self._last = every, None
+
+  def __call__(self, step):
+    if not self._every:
+      return False
+    if self._last is None:
+      self._last = step
+      return True
+    if step >= self._last + self._every:
+      self._last += self._every * ((step - self._last) // self._every)
+      return True
+    return False
+
+
+class Loop:
+  """One run of the agent on config.task in config.logdir.
+
+  make_envs(mode) -> a list of envs (or an envs.Batch) replaces envs.make_batch, e.g. for an env
+  built in this process. `seconds` holds the wall time spent collecting (policy, envs and updates
+  together), in updates, in the policy and in evaluations; `counts` the env steps collected, the
+  updates and the evaluations. From them come the progress lines and their ETA.
+  """
+
+  def __init__(self, config, make_envs=None):
+    self.config = config
+    self.logdir = pathlib.Path(config.logdir).expanduser()
+    self.repeat = config.action_repeat
+    self.seconds, self.counts = collections.Counter(), collections.Counter()
+    self.progress = Progress(config.steps, config.progress_every)
+    make_envs = make_envs or (lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
+    tfutils.setup_gpus(config.gpu_memory_growth)
+    tf.random.set_seed(config.seed)
+    self._rng = np.random.default_rng(config.seed)
+    length = config.dataset.length
+    self.train_replay = Replay(self.logdir / 'train_episodes', **config.replay, seed=config.seed)
+    self.eval_replay = Replay(self.logdir / 'eval_episodes', capacity=config.replay.capacity // 10,
+                              minlen=length, seed=config.seed + 1)
+    self._dataset = self.train_replay.dataset(config.dataset.batch, length)  # lazy: samples on next()
+    self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
+    self.step = self.train_replay.stats['total_steps'] * self.repeat  # env steps, from the replay
+    self.logger = Logger(self.logdir, step=self.step)
+    self.train_envs = self.eval_envs = None
+    try:
+      self.train_envs, self.eval_envs = make_envs('train'), make_envs('eval')
+      self._build()
+    except BaseException:
+      self._close_envs()
+      raise
+
+  def _build(self):
+    config = self.config
+    act_space = self.train_envs[0].act_space
+    self.discrete = envslib.is_discrete(act_space['action'])
+    self.action_dim = int(act_space['action'].shape[0])
+    self.agent = Agent(config, self.train_envs[0].obs_space, act_space, self.discrete)
+    self.agent.build()
+    self.train_driver = Driver(self.train_envs, self.action_dim, on_step=[self._add_train_step],
+                               on_episode=[self._log_episode('train')])
+    self._eval_episodes = []
+    self.eval_driver = Driver(self.eval_envs, self.action_dim,
+                              on_step=[self.eval_replay.add_step, lambda *_: self._tick()],
+                              on_episode=[self._log_episode('eval'),
+                                          lambda episode, worker: self._eval_episodes.append(episode)])
+    self._metrics = collections.defaultdict(list)
+    self._should_train = Every(config.train_every * self.repeat)
+    self._should_log = Every(config.log_every)
+    self._should_eval = Every(config.eval_every)
+    self._should_save = Every(config.checkpoint_every)
+    self.evaluated_at = None
+    self._updating = False  # whether collected steps trigger updates (only in collect())
+    self._phase = 'start' 
+    self.resumed = self.checkpoint_path.exists()
+    if self.resumed:
+      extra = checkpoint.load(self.checkpoint_path, self.agent.checkpoint_variables)
+      self.resumed_from = extra.get('step')
+
+  @property
+  def checkpoint_path(self):
+    return self.logdir / CHECKPOINT
+
+  # --- Phases
+
+  def prefill(self):
+    """Random actions until the replay holds `prefill` env steps and a finished episode; seeds the
+    eval replay with one random episode for the open-loop videos."""
+    agent_steps = max(0, self.config.prefill // self.repeat - self.train_replay.stats['total_steps'])
+    if agent_steps or not self.train_replay.stats['total_episodes']:
+      print(f'prefill: {agent_steps} agent steps of random actions', flush=True)
+      self._phase = 'prefill'
+      self.collect(agent_steps, mode='random', update=False)
+      if not self.train_replay.stats['total_episodes']:  # the replay samples finished episodes only
+        self.collect(0, mode='random', update=False, episodes=1)
+      # The episode in progress goes on under the agent's policy: its random start is kept.
+    if not self.eval_replay.stats['total_episodes']:  # not logged
+      Driver(self.eval_envs, self.action_dim, on_step=[self.eval_replay.add_step])(
+          self._random_policy, episodes=1)
+      self.eval_replay.drop_ongoing()  # with several envs, the others' episodes stay unfinished
+
+  def pretrain(self):
+    """`pretrain` updates before the first collection of a new run (none when resuming)."""
+    if self.resumed:
+      return
+    print(f'pretrain: {self.config.pretrain} updates', flush=True)
+    self._phase = 'pretrain'
+    for index in range(self.config.pretrain):
+      self._tick(f'update {index}/{self.config.pretrain}')
+      self.update()
+
+  def update(self):
+    """One training step of world model, actor and critic on a replay batch; returns metrics."""
+    start = time.perf_counter()
+    metrics = self.agent.train(next(self._dataset))
+    self.seconds['update'] += time.perf_counter() - start
+    if not self.counts['update']:
+      self.seconds['first_update'] = self.seconds['update']
+    self.counts['update'] += 1
+    return metrics
+
+  def collect(self, steps, mode='train', update=True, episodes=0):
+    """`steps` agent steps (or `episodes` episodes) of the train envs with the policy in `mode`
+    ('train' samples, 'eval' takes the mode, 'random'), with an update every `train_every` agent
+    steps unless update=False."""
+    policy = self._random_policy if mode == 'random' else self._timed_policy(mode)
+    self._updating = update
+    start = time.perf_counter()
+    try:
+      self.train_driver(policy, steps=steps, episodes=episodes)
+    finally:
+      self._updating = False
+      self.seconds['collect'] += time.perf_counter() - start
+
+  def evaluate(self):
+    """`eval_eps` episodes with the policy's mode; returns them (dicts of stacked arrays)."""
+    self.evaluated_at, phase, self._phase = self.step, self._phase, 'eval'
+    start = time.perf_counter()
+    self._eval_episodes.clear()
+    self.eval_driver.reset()
+    self.eval_replay.drop_ongoing()
+    self.eval_driver(self._timed_policy('eval'), episodes=self.config.eval_eps)
+    self.logger.video('eval_policy', self._eval_episodes[0]['image'])  # what the policy saw
+    self.logger.video('eval_openl', self.agent.report(next(self._eval_dataset)))
+    self._write_with_stats('eval', self.eval_replay)
+    self.seconds['eval'] += time.perf_counter() - start
+    self.counts['eval'] += 1
+    self._phase = phase
+    return list(self._eval_episodes)
+
+  def run(self):
+    """The whole run: prefill, pretrain, train and evaluate until config.steps, final evaluation."""
+    config = self.config
+    print(f'logdir {self.logdir}; {config.method} on {config.task}; starting at env step '
+          f'{self.step}; precision {tfutils.resolve_precision(config.precision)}, '
+          f'jit {tfutils.resolve_jit(config.jit)}', flush=True)
+    if self.resumed:
+      print(f'resumed from {self.checkpoint_path} (written at env step {self.resumed_from})',
+            flush=True)
+    self.prefill()
+    self.pretrain()
+    for every in (self._should_train, self._should_log, self._should_save):
+      every(self.step)
+    self._phase = 'train'
+    while self.step < config.steps:
+      if self._should_eval(self.step):
+        self.evaluate()
+      self.collect(config.train_every)
+      if self._should_save(self.step):
+        self.save()
+    if self.evaluated_at != self.step:  # the final policy too, so a run's curve ends at `steps`
+      self.evaluate()
+    print(f'done at env step {self.step}', flush=True)
+
+  def save(self):
+    checkpoint.save(self.checkpoint_path, self.agent.checkpoint_variables, step=self.step)
+
+  def close(self):
+    """Saves a checkpoint and the last metrics, and closes the envs."""
+    try:
+      self.save()
+      self.logger.write()
+    finally:
+      self._close_envs()
+
+  def _close_envs(self):
+    for batch in (self.train_envs, self.eval_envs):
+      _close(batch)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+  # --- Internals
+
+  def _random_policy(self, obs, state):
+    return random_actions(len(obs['image']), self.action_dim, self.discrete, self._rng), None
+
+  def _timed_policy(self, mode):
+    def policy(obs, state):
+      start = time.perf_counter()
+      out = self.agent.policy(obs, state, mode=mode)
+      self.seconds['policy'] += time.perf_counter() - start
+      return out
+    return policy
+
+  def _add_train_step(self, transition, worker):
+    self.train_replay.add_step(transition, worker)
+    if transition['is_first']:
+      return
+    self.step += self.repeat
+    self.counts['collected'] += self.repeat
+    self.logger.step = self.step
+    if self._updating and self._should_train(self.step):
+      self._train_and_log()
+    self._tick()
+
+  def eta(self):
+    """(seconds to `steps`, whether it is a lower bound): the remaining env steps at the measured
+    seconds per env step of collection, plus their updates and evaluations at the measured
+    seconds per update and per evaluation. A lower bound while no update has been timed."""
+    config, seconds, counts = self.config, self.seconds, self.counts
+    remaining = max(0, config.steps - self.step)
+    # The first update traces the training step: it is left out once there are others.
+    per_update = (seconds['update'] - seconds['first_update']) / (counts['update'] - 1) if (
+        counts['update'] > 1) else seconds['update']
+    collecting = seconds['collect'] - seconds['update']  # the envs and the policy, without updates
+    per_step = collecting / counts['collected'] if counts['collected'] else 0.0
+    updates = remaining / (config.train_every * self.repeat) * config.train_steps
+    evals = remaining / config.eval_every if config.eval_every else 0
+    per_eval = seconds['eval'] / counts['eval'] if counts['eval'] else 0.0
+    return remaining * per_step + updates * per_update + evals * per_eval, not counts['update']
+
+  def _tick(self, detail=''):
+    eta, lower = self.eta()
+    self.progress(self._phase, self.step, self.counts['update'], eta, lower, detail)
+
+  def _train_and_log(self):
+    for _ in range(self.config.train_steps):
+      for key, value in self.update().items():
+        self._metrics[key].append(value)
+    if self._should_log(self.step):
+      self.logger.add({key: np.mean(values) for key, values in self._metrics.items()})
+      self._metrics.clear()
+      batch = next(self._dataset)
+      self.logger.video('train_openl', self.agent.report(batch))
+      gates = self.agent.gate_report(batch)
+      if gates is not None:  # what the sparse gates did (VSG, SVSG)
+        self.logger.histogram('gate_unit_open_rate', gates['unit_open_rate'])
+        self.logger.image('gate_units_time', gate_picture(gates['units_time']))
+        self.logger.scalar('gate_always_closed', gates['always_closed'])
+      self.logger.write(fps=True)
+
+  def _log_episode(self, mode):
+    def callback(episode, worker):
+      self.logger.scalar(f'{mode}_return', float(episode['reward'].sum()))
+      self.logger.scalar(f'{mode}_length', (len(episode['reward']) - 1) * self.repeat)
+      for key, values in episode.items():
+        if key.startswith('log_'):
+          self.logger.scalar(f'{mode}_{key[len("log_"):]}', float(np.asarray(values)[-1]))
+      if mode == 'train':
+        self._write_with_stats('train', self.train_replay)
+    return callback
+
+  def _write_with_stats(self, mode, replay):
+    self.logger.add({f'{mode}_{k}': v for k, v in replay.stats.items()})
+    self.logger.write()
+
+
+def _close(batch):
+  if batch is None:
+    return
+  if hasattr(batch, 'close'):
+    batch.close()
+  else:
+    for env in batch:
+      env.close()

@@ -1,0 +1,123 @@
+"""Watching a run: progress lines, a quiet start, policy videos and gate summaries in TensorBoard, and
+evaluate.py on a trained debug VSG run."""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# 40 agent steps per episode at action repeat 2; progress lines every 2 s.
+RUN = ['--configs', 'dmc', 'vsg', 'debug', '--task', 'dmc_cartpole_balance', '--time_limit', '80',
+       '--prefill', '160', '--eval_every', '400', '--log_every', '200', '--steps', '600',
+       '--progress_every', '2']
+
+
+def run(script, *args, timeout=600):
+  return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  logdir = tmp_path_factory.mktemp('vsg')
+  result = run('train.py', '--logdir', logdir, *RUN)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return logdir, result
+
+
+def snapshot(logdir):
+  """Every file under the logdir with its size and modification time."""
+  return {str(p.relative_to(logdir)): (p.stat().st_size, p.stat().st_mtime_ns)
+          for p in logdir.rglob('*') if p.is_file()}
+
+
+def test_progress_lines_show_the_phase_rates_and_an_eta(trained):
+  lines = [l for l in trained[1].stdout.splitlines() if l.startswith('[progress]')]
+  phases = [line.split(' | ')[0].split()[1] for line in lines]
+  assert phases[0] == 'prefill' and {'pretrain', 'train', 'eval'} <= set(phases)
+  for line in lines:
+    assert ' ETA ' in line and ' env steps/s' in line and ' updates/s' in line, line
+    assert '/600 (' in line, line
+  assert 'lower bound' in lines[0] and 'lower bound' not in lines[-1]
+
+
+def test_start_up_is_quiet(trained):
+  stderr = trained[1].stderr
+  for noise in ('absl::InitializeLog', 'oneDNN', 'cuda', 'cpu_feature_guard', 'DT_BOOL'):
+    assert noise not in stderr, stderr[:2000]
+
+
+def test_tensorboard_holds_policy_videos_and_gate_summaries(trained):
+  tf = pytest.importorskip('tensorflow')
+  seen = {}
+  for path in trained[0].glob('events.out.tfevents.*'):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        seen.setdefault(value.tag, []).append(value)
+  policy = seen['eval_policy'][-1].image
+  assert policy.encoded_image_string.startswith(b'GIF') and (policy.height, policy.width) == (64, 64)
+  histo = seen['gate_unit_open_rate'][-1].histo
+  assert histo.num == 32 and 0 <= histo.min <= histo.max <= 1    # one rate per unit (deter 32)
+  picture = seen['gate_units_time'][-1].image
+  assert picture.encoded_image_string[1:4] == b'PNG' and picture.height >= 32
+  assert 0 <= seen['gate_always_closed'][-1].simple_value <= 32
+
+
+def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(trained, tmp_path):
+  logdir = trained[0]
+  before = snapshot(logdir)
+  video, gates = tmp_path / 'policy.gif', tmp_path / 'gates.png'
+  result = run('evaluate.py', '--logdir', logdir, '--episodes', 2, '--video', video, '--gates',
+               gates, '--seed', 3)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.strip().splitlines()
+  summary = json.loads(lines[-1])
+  assert summary['task'] == 'dmc_cartpole_balance' and summary['method'] == 'vsg'
+  assert summary['step'] == 600 and summary['episodes'] == 2 and len(summary['returns']) == 2
+  assert summary['mean'] == pytest.approx(np.mean(summary['returns']))
+  assert sum(line.startswith('episode ') for line in lines) == 2
+  from PIL import Image
+  with Image.open(video) as gif:   # 50 agent steps per second on cartpole; a GIF merges repeats
+    durations = []
+    for index in range(gif.n_frames):
+      gif.seek(index)
+      durations.append(gif.info['duration'])
+  assert sum(durations) == 2 * 40 * 20                 # one frame per action of each episode
+  with Image.open(gates) as picture:
+    assert picture.size[1] >= 32 and picture.mode == 'L'
+  assert snapshot(logdir) == before
+  mp4 = tmp_path / 'policy.mp4'
+  assert run('evaluate.py', '--logdir', logdir, '--episodes', 2, '--video', mp4).returncode == 0
+  import imageio.v2 as imageio
+  reader = imageio.get_reader(mp4)
+  assert reader.count_frames() == 2 * 40 and reader.get_meta_data()['fps'] == 50
+
+
+def one_line_error(result, *parts):
+  assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+  for part in parts:
+    assert part in lines[0], lines[0]
+
+
+def test_evaluate_refuses_bad_logdirs_in_one_line(trained, tmp_path):
+  logdir = trained[0]
+  one_line_error(run('evaluate.py', '--logdir', tmp_path / 'nothing'), 'nothing', 'not a directory')
+  copy = tmp_path / 'copy'
+  copy.mkdir()
+  shutil.copy(logdir / 'config.yaml', copy)
+  one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint.npz does not exist')
+  (copy / 'checkpoint.npz').write_bytes(np.random.default_rng(0).bytes(5000))
+  one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint.npz')
+  shutil.copy(logdir / 'checkpoint.npz', copy)
+  text = (copy / 'config.yaml').read_text().replace('deter: 32', 'deter: 48')
+  (copy / 'config.yaml').write_text(text)   # as if the logdir held another model's config
+  one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint', 'vsg on dmc_cartpole_balance')
+  (copy / 'config.yaml').write_text('gate_prior: 0.3\n')
+  one_line_error(run('evaluate.py', '--logdir', copy), 'gate_prior', 'sparsity.prior')
