@@ -114,11 +114,19 @@ def read_runs(logdirs, xaxis, yaxis):
   """Run records {task, method, seed, source, xs, ys} of every LOGDIR/<task>/<method>/<seed>."""
   runs = []
   for k, logdir in enumerate(logdirs):
-    paths = sorted(pathlib.Path(logdir).glob('*/*/*/metrics.jsonl'))
+    root = pathlib.Path(logdir)
+    paths = sorted(root.glob('*/*/*/metrics.jsonl'))
+    for path in sorted(set(root.rglob('metrics.jsonl')) - set(paths)):
+      warn(f'{path}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl (a level missing or extra); '
+           'skipped')
     if not paths:
       warn(f'{logdir}: no <task>/<method>/<seed>/metrics.jsonl below it')
     for path in paths:
       seed, method, task = path.parts[-2], path.parts[-3], path.parts[-4]
+      if re.fullmatch(r'\d+', method) and not re.fullmatch(r'\d+', seed):
+        warn(f'{path}: looks like <task>/<seed>/<method> (method {method!r} is a number, seed '
+             f'{seed!r} is not); expected <task>/<method>/<seed>; skipped')
+        continue
       xs, ys = read_metrics(path, xaxis, yaxis)
       if not xs:
         if path.exists() and path.stat().st_size:
@@ -359,7 +367,12 @@ def main(argv=None):
   sources = [OURS] + list(dict.fromkeys(r['source'] for r in baselines))
   outdir = pathlib.Path(args.outdir or (pathlib.Path(args.logdirs[0]) / 'plots' if args.logdirs
                                         else 'plots'))
-  outdir.mkdir(parents=True, exist_ok=True)
+  try:
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / '.write_test').touch()
+    (outdir / '.write_test').unlink()
+  except OSError as error:
+    parser.exit(2, f'error: cannot write to --outdir {outdir}: {error.strerror or error}\n')
   summary = {'outdir': str(outdir), 'files': [], 'runs': len(ours), 'baseline_records':
              len(baselines), 'panels': {}, 'tasks': {}, 'methods': {}}
   for name, kind in (('dmc', 'dmc'), ('shapeherd', 'shapes')):

@@ -3,37 +3,162 @@
 Configs compose left to right (defaults < domain < method < debug < flags); see configs.yaml. The loop
 (dreamerv2_vsg/loop.py) is DreamerV2's: prefill with random actions, pretrain, then one update every
 `train_every` agent steps, evaluation every `eval_every` env steps, checkpoints every
-`checkpoint_every` env steps and at exit. Running the same command on an existing logdir resumes it.
-All step counts are env steps.
+`checkpoint_every` env steps and at exit. Running the same command on an existing logdir resumes it;
+a finished run (done.json) is left alone. All step counts are env steps.
+
+Whatever stops a run (the end, SIGTERM, SIGHUP, Ctrl-C, an env worker that died or hung, a
+non-finite loss, a full disk) ends in one line saying why, with the last good checkpoint and every
+finished episode kept; bad flags and values stop before anything is written.
 """
 
+import errno
+import json
 import pathlib
 import signal
 import sys
 
 from common import config as configlib
+from common import files
+
+DONE = 'done.json'  # {"step": env steps reached, "steps": the budget}: written when a run finishes
+# Settings a resumed run may change: they do not touch the model, its data or its step count.
+HARMLESS = ('steps', 'eval_every', 'eval_eps', 'log_every', 'checkpoint_every', 'progress_every',
+            'verbose', 'logdir', 'envs', 'jit', 'gpu_memory_growth', 'env_timeout',
+            'replay.capacity')
+
+
+def fail(message, code=2):
+  print(f'error: {message}', file=sys.stderr, flush=True)
+  raise SystemExit(code)
 
 
 def main(argv=None):
+  sys.stdout = files.PipeSafe(sys.stdout)  # `train.py | head` must not stop training
   config = configlib.parse_or_exit(argv, prog='train.py')
   import envs
   try:
     envs.constructor(config.task, config)  # validates task and settings; starts nothing
   except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    raise SystemExit(2) from None
+    fail(e)
   logdir = pathlib.Path(config.logdir).expanduser()
-  logdir.mkdir(parents=True, exist_ok=True)
-  config.save(logdir / 'config.yaml')
-  # SIGTERM (a cluster's pre-emption) exits through the same path as the end of training.
-  signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+  try:
+    logdir.mkdir(parents=True, exist_ok=True)
+    lock = files.DirectoryLock(logdir)  # one train.py per logdir; held until this process ends
+  except files.LockedError as e:
+    fail(e)
+  except OSError as e:
+    fail(f'cannot use {logdir} as the logdir ({e.strerror or e}); choose another --logdir')
+  changes = check_resume(logdir, config)
+  done = finished_at(logdir)
+  if done is not None and done >= config.steps:
+    print(f'{logdir}: finished at env step {done} ({DONE}); nothing to do (raise --steps to train '
+          f'further)', flush=True)
+    return
+  if changes:
+    print(f'resuming with changed settings: {changes}', flush=True)
+  try:
+    (logdir / DONE).unlink(missing_ok=True)
+    config.save(logdir / 'config.yaml')
+  except OSError as e:
+    fail(f'cannot write to {logdir} ({e.strerror or e}); choose another --logdir')
+  stop_on_signals()
 
   from common import quiet
   quiet.import_tensorflow(config.verbose)  # only once the flags and the task are good
-  from dreamerv2_vsg.loop import Loop
-  with Loop(config) as loop:
-    loop.run()
+  from common import checkpoint
+  from dreamerv2_vsg import loop as looplib
+  from envs.parallel import WorkerError
+  try:
+    loop = looplib.Loop(config)
+  except (checkpoint.CheckpointError, ValueError) as e:  # a checkpoint or setting that cannot work
+    fail(e)
+  try:
+    with loop:
+      loop.run()
+  except (looplib.Diverged, WorkerError) as e:
+    fail(e, code=1)
+  except Stopped as e:
+    fail(f'{e}; the checkpoint is saved, rerun the same command to resume', code=e.code)
+  except OSError as e:
+    if not any(error.errno == errno.ENOSPC for error in chain(e)):
+      raise
+    name = next(error.filename for error in chain(e) if error.errno == errno.ENOSPC)
+    fail(f'no space left on device writing {name}; the last checkpoint and the saved episodes are '
+         f'intact: free some space and rerun the same command to resume', code=1)
+  # Only after the final checkpoint: a finished run is one that a rerun need not touch.
+  files.write_atomic(logdir / DONE, lambda f: f.write(json.dumps(
+      {'step': loop.step, 'steps': config.steps}).encode()))
+  lock.release()
+
+
+def finished_at(logdir):
+  """The env step a finished run reached (from its done.json), or None."""
+  try:
+    return int(json.loads((pathlib.Path(logdir) / DONE).read_text())['step'])
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+
+
+def check_resume(logdir, config):
+  """Refuses to resume a run with settings that break it (one line naming the keys and both values);
+  returns the harmless changes as text. Nothing is written before this."""
+  path = logdir / 'config.yaml'
+  if not path.exists():
+    return ''
+  try:
+    saved = configlib.Config.load(path).flat
+  except Exception as e:  # not YAML: the logdir holds something else
+    fail(f'{path} is not a config ({type(e).__name__}); move it aside or choose another --logdir')
+  new = config.flat
+  changed = {key: (saved.get(key, '(none)'), new.get(key, '(none)')) for key in set(saved) | set(new)
+             if saved.get(key) != new.get(key)}
+  show = lambda keys: ', '.join(f'{key} {changed[key][0]} -> {changed[key][1]}' for key in keys)
+  breaking = sorted(key for key in changed if key not in HARMLESS)
+  if breaking:
+    fail(f'{logdir} holds a run with other settings: {show(breaking)}; rerun with the saved values '
+         f'(its config.yaml) or choose another --logdir')
+  return show(sorted(key for key in changed if key != 'logdir'))
+
+
+class Stopped(BaseException):
+  """A signal asked the run to stop (a BaseException, like KeyboardInterrupt, so nothing on the way
+  swallows it)."""
+
+  def __init__(self, signum):
+    super().__init__(f'stopped by {signal.Signals(signum).name}')
+    self.code = 128 + signum
+
+
+def stop_on_signals():
+  """SIGTERM and SIGHUP (pre-emption, a closed terminal) and Ctrl-C stop the run through the same
+  path as its end: checkpoint, then exit. Repeats are ignored, so they cannot cut the save short."""
+  stopping = []
+
+  def handler(signum, frame):
+    if stopping:  # a handler, not SIG_IGN: CPython reports a signal it finds ignored as an error
+      return
+    stopping.append(signum)
+    raise Stopped(signum) if signum != signal.SIGINT else KeyboardInterrupt
+
+  for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    signal.signal(sig, handler)
+
+
+def chain(error):
+  """The exception and the ones it was raised during or from."""
+  while error is not None:
+    yield error
+    error = error.__cause__ or error.__context__
+
+
+def run(argv=None):
+  try:
+    main(argv)
+  except KeyboardInterrupt:
+    print('error: interrupted (Ctrl-C); the checkpoint is saved, rerun the same command to resume',
+          file=sys.stderr, flush=True)
+    raise SystemExit(130) from None
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  run(sys.argv[1:])

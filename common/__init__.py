@@ -8,4 +8,4 @@ be set before TensorFlow is first imported, so it happens here, before any submo
 import os
 
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF's C++ warnings are noise to a user

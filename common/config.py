@@ -284,14 +284,79 @@ def usage(argv=(), configs=None, prog=None):
   return '\n'.join(lines)
 
 
+def _at_least(low):
+  return lambda v: v >= low, f'>= {low}'
+
+
+def _between(low, high, open_low=False, open_high=False):
+  def check(v):
+    return (v > low if open_low else v >= low) and (v < high if open_high else v <= high)
+  return check, f'in {"(" if open_low else "["}{low}, {high}{")" if open_high else "]"}'
+
+
+def _choice(*options):
+  return lambda v: str(v).strip().lower() in options, f'one of {", ".join(options)}'
+
+
+def _each(rule):
+  check, text = rule
+  return lambda v: all(check(x) for x in v), f'a list of values {text}'
+
+
+# What each key of configs.yaml may hold beyond its type (keys a config lacks are not checked), so
+# a value that cannot work stops at parse time, before a logdir or TensorFlow exists.
+RULES = {
+    'steps': _at_least(1), 'train_every': _at_least(1), 'train_steps': _at_least(1),
+    'log_every': _at_least(0), 'eval_every': _at_least(0), 'checkpoint_every': _at_least(0),
+    'eval_eps': _at_least(1), 'prefill': _at_least(0), 'pretrain': _at_least(0),
+    'precision': _choice('32', '16', 'bf16', 'auto'),
+    'jit': _choice('true', 'false', '1', '0', 'auto'), 'progress_every': _at_least(0),
+    'env_timeout': _between(0, float('inf'), open_low=True),
+    'envs': _at_least(1), 'render_size': _each(_at_least(1)), 'action_repeat': _at_least(1),
+    'time_limit': _at_least(0), 'clip_rewards': _choice('identity', 'tanh', 'sign'),
+    'replay.capacity': _at_least(0), 'replay.minlen': _at_least(1),
+    'dataset.batch': _at_least(1), 'dataset.length': _at_least(2),
+    'dynamics': _choice('rssm', 'svsg'), 'rssm.latent': _choice('categorical', 'gaussian'),
+    'rssm.deter': _at_least(1), 'rssm.hidden': _at_least(1), 'rssm.stoch': _at_least(1),
+    'rssm.classes': _at_least(2), 'rssm.min_std': _at_least(0), 'svsg.size': _at_least(1),
+    'sparsity.prior': _between(0, 1, True, True), 'sparsity.free': _at_least(0),
+    'encoder.depth': _at_least(1), 'decoder.depth': _at_least(1),
+    'kl.free': _at_least(0), 'kl.balance': _between(0, 1),
+    'discount': _between(0, 1, open_low=True), 'discount_lambda': _between(0, 1),
+    'imag_horizon': _at_least(1), 'actor_grad': _choice('dynamics', 'reinforce', 'both', 'auto'),
+    'actor_grad_mix': _between(0, 1), 'actor_ent': _at_least(0),
+    'actor.dist': _choice('auto', 'trunc_normal', 'onehot'), 'slow_target_update': _at_least(1),
+    'slow_target_fraction': _between(0, 1),
+}
+for _group in ('reward_head', 'discount_head', 'actor', 'critic'):
+  RULES.update({f'{_group}.layers': _at_least(0), f'{_group}.units': _at_least(1)})
+for _group in ('model_opt', 'actor_opt', 'critic_opt'):
+  RULES.update({f'{_group}.lr': _between(0, float('inf'), open_low=True),
+                f'{_group}.eps': _at_least(0), f'{_group}.clip': _at_least(0),
+                f'{_group}.wd': _between(0, 1, open_high=True)})
+for _group in ('kl', 'sparsity', 'reward', 'discount'):
+  RULES[f'loss_scales.{_group}'] = _at_least(0)
+
+
+def validate(config, rules=None):
+  """Raises a one-line ConfigError for the first value outside what RULES allows."""
+  flat = config.flat
+  for key, (check, text) in (RULES if rules is None else rules).items():
+    if key in flat and not check(flat[key]):
+      value = ','.join(map(str, flat[key])) if isinstance(flat[key], tuple) else flat[key]
+      raise ConfigError(f'--{key} {value}: must be {text}')
+  return config
+
+
 def parse_or_exit(argv=None, configs=None, prog=None):
-  """parse() for scripts: --help prints usage and exits 0; a bad flag prints one error line, exits 2."""
+  """parse() and validate() for scripts: --help prints usage and exits 0; a bad flag or value prints
+  one error line and exits 2."""
   argv = sys.argv[1:] if argv is None else list(argv)
   try:
     if '-h' in argv or '--help' in argv:
       print(usage(argv, configs, prog))
       raise SystemExit(0)
-    return parse(argv, configs)
+    return validate(parse(argv, configs))
   except ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
     raise SystemExit(2) from None

@@ -135,8 +135,12 @@ class _Jsonl:
     row = {'step': step}
     row.update((k, v if math.isfinite(v) else None) for k, v in scalars.items() if k != 'step')
     line = ('\n' if self._newline else '') + json.dumps(row) + '\n'
-    with self.path.open('ab', buffering=0) as f:  # unbuffered: the whole line in one write call
-      f.write(line.encode())
+    try:
+      with self.path.open('ab', buffering=0) as f:  # unbuffered: the whole line in one write call
+        f.write(line.encode())
+    except OSError as error:
+      error.filename = error.filename or str(self.path)  # a failed write() names no file itself
+      raise
     self._newline = False
 
 

@@ -15,6 +15,9 @@ episode's last one counts): they reach metrics.jsonl and TensorBoard as `train_<
 """
 
 import collections
+import contextlib
+import json
+import math
 import pathlib
 import time
 
@@ -23,6 +26,7 @@ import tensorflow as tf
 
 import envs as envslib
 from common import checkpoint
+from common import files
 from common import tfutils
 from common.driver import Driver
 from common.logger import Logger
@@ -31,6 +35,10 @@ from common.replay import Replay
 from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
 
 CHECKPOINT = 'checkpoint.npz'
+
+
+class Diverged(RuntimeError):
+  """A loss became NaN or infinite; the weights of that update are not saved."""
 
 
 class Every:
@@ -67,16 +75,23 @@ class Loop:
     self.seconds, self.counts = collections.Counter(), collections.Counter()
     self.progress = Progress(config.steps, config.progress_every)
     make_envs = make_envs or (lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
+    self.diverged = False
+    self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
     self._rng = np.random.default_rng(config.seed)
     length = config.dataset.length
+    files.remove_stale_temporaries(self.logdir, self.logdir / 'train_episodes',
+                                   self.logdir / 'eval_episodes')
     self.train_replay = Replay(self.logdir / 'train_episodes', **config.replay, seed=config.seed)
     self.eval_replay = Replay(self.logdir / 'eval_episodes', capacity=config.replay.capacity // 10,
                               minlen=length, seed=config.seed + 1)
     self._dataset = self.train_replay.dataset(config.dataset.batch, length)  # lazy: samples on next()
     self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
-    self.step = self.train_replay.stats['total_steps'] * self.repeat  # env steps, from the replay
+    # Env steps so far: from the saved episodes, or the last metrics row if later (the steps of an
+    # episode a kill cut short were taken, so metrics.jsonl never steps back on a resume).
+    self.step = max(self.train_replay.stats['total_steps'] * self.repeat, _last_logged_step(
+        self.logdir / 'metrics.jsonl'))
     self.logger = Logger(self.logdir, step=self.step)
     self.train_envs = self.eval_envs = None
     try:
@@ -112,6 +127,9 @@ class Loop:
     if self.resumed:
       extra = checkpoint.load(self.checkpoint_path, self.agent.checkpoint_variables)
       self.resumed_from = extra.get('step')
+    elif self.step:
+      print(f'no checkpoint in {self.logdir}: the run stopped before its first one, so the networks '
+            f'start anew at env step {self.step} (its saved episodes are kept)', flush=True)
 
   @property
   def checkpoint_path(self):
@@ -148,7 +166,13 @@ class Loop:
   def update(self):
     """One training step of world model, actor and critic on a replay batch; returns metrics."""
     start = time.perf_counter()
-    metrics = self.agent.train(next(self._dataset))
+    with self._divergence():
+      metrics = self.agent.train(next(self._dataset))
+    # Mixed precision's overflows are skipped gradients (inf norms), never non-finite losses.
+    bad = [key for key, value in metrics.items() if not math.isfinite(value) and (
+        key.endswith('_loss') or key.endswith('_grad_norm') and not self._loss_scaling)]
+    if bad:
+      self._diverge(f'{bad[0]} is {metrics[bad[0]]}')
     self.seconds['update'] += time.perf_counter() - start
     if not self.counts['update']:
       self.seconds['first_update'] = self.seconds['update']
@@ -212,9 +236,10 @@ class Loop:
     checkpoint.save(self.checkpoint_path, self.agent.checkpoint_variables, step=self.step)
 
   def close(self):
-    """Saves a checkpoint and the last metrics, and closes the envs."""
+    """Saves a checkpoint (unless training diverged) and the last metrics, and closes the envs."""
     try:
-      self.save()
+      if not self.diverged:
+        self.save()
       self.logger.write()
     finally:
       self._close_envs()
@@ -234,10 +259,30 @@ class Loop:
   def _random_policy(self, obs, state):
     return random_actions(len(obs['image']), self.action_dim, self.discrete, self._rng), None
 
+  @contextlib.contextmanager
+  def _divergence(self):
+    """TensorFlow refusing a distribution's parameters (NaN or overflowing values from runaway
+    weights) is divergence too."""
+    try:
+      yield
+    except tf.errors.InvalidArgumentError as error:
+      lines = [line.strip() for line in error.message.splitlines() if line.strip()
+               and not line.startswith(('Graph execution error', 'Detected at node'))]
+      what = next((line for line in lines if 'Invalid' in line), lines[0] if lines else 'an error')
+      self._diverge(f'TensorFlow refused non-finite values ({what[:160]})')
+
+  def _diverge(self, why):
+    self.diverged = True
+    kept = (f'the last checkpoint ({self.checkpoint_path}) is kept' if self.checkpoint_path.exists()
+            else 'no checkpoint was written')
+    raise Diverged(f'training diverged at env step {self.step}: {why}; {kept}, the diverged weights '
+                   f'are not saved; lower the learning rates (--model_opt.lr, ...) and rerun')
+
   def _timed_policy(self, mode):
     def policy(obs, state):
       start = time.perf_counter()
-      out = self.agent.policy(obs, state, mode=mode)
+      with self._divergence():
+        out = self.agent.policy(obs, state, mode=mode)
       self.seconds['policy'] += time.perf_counter() - start
       return out
     return policy
@@ -313,3 +358,22 @@ def _close(batch):
   else:
     for env in batch:
       env.close()
+
+
+def _last_logged_step(path):
+  """The step of the last complete row of metrics.jsonl, or 0."""
+  if not path.is_file():  # absent, or not a file to read (a device, a pipe)
+    return 0
+  try:
+    with path.open('rb') as file:
+      file.seek(0, 2)
+      file.seek(max(0, file.tell() - 65536))
+      lines = file.read().split(b'\n')[:-1]   # the part after the last newline may be cut short
+    for line in reversed(lines):
+      try:
+        return int(json.loads(line)['step'])
+      except (ValueError, KeyError, TypeError):
+        continue
+  except OSError:
+    pass
+  return 0

@@ -80,7 +80,7 @@ def make(task, config, mode='train', index=0, parallel=True):
   then segfaults on its first render if TensorFlow has been imported.
   """
   ctor = constructor(task, config, mode, index)
-  return Worker(ctor, name=f'{task}:{mode}:{index}') if parallel else ctor()
+  return Worker(ctor, f'{task}:{mode}:{index}', config.get('env_timeout')) if parallel else ctor()
 
 
 def make_batch(task, config, count, mode='train'):
@@ -89,4 +89,5 @@ def make_batch(task, config, count, mode='train'):
   if int(count) < 1:
     raise ValueError(f'make_batch needs count >= 1, got {count}')
   ctors = [constructor(task, config, mode, index) for index in range(count)]
-  return Batch([Worker(ctor, name=f'{task}:{mode}:{index}') for index, ctor in enumerate(ctors)])
+  return Batch([Worker(ctor, f'{task}:{mode}:{index}', config.get('env_timeout'))
+                for index, ctor in enumerate(ctors)])

@@ -10,6 +10,7 @@ import multiprocessing
 import pickle
 import signal
 import sys
+import time
 import traceback
 import types
 
@@ -17,19 +18,22 @@ import numpy as np
 
 
 class WorkerError(RuntimeError):
-  """The worker process died (a segfault, an OOM kill, os._exit) or closed its pipe."""
+  """The worker process died (a segfault, an OOM kill, os._exit), closed its pipe, or did not answer
+  within its timeout."""
 
 
 class Worker:
   """An env in its own process, with the env API plus step_async()/reset_async() and result().
 
   Exceptions raised in the worker are raised here with the same type and message; the worker's
-  traceback is attached as a note. One call may be in flight at a time.
+  traceback is attached as a note. One call may be in flight at a time. A call (building the env
+  included) that gets no answer within `timeout` seconds raises WorkerError: a hung env stops the
+  run instead of hanging it.
   """
 
-  def __init__(self, ctor, name='env'):
+  def __init__(self, ctor, name='env', timeout=None):
     context = multiprocessing.get_context('spawn')
-    self.name = name
+    self.name, self.timeout = name, timeout
     self._conn, child = context.Pipe()
     self._process = context.Process(target=_serve, args=(child, ctor), name=name, daemon=True)
     _start_without_main(self._process, ctor)
@@ -89,6 +93,9 @@ class Worker:
     if self._process.is_alive():
       self._process.terminate()
       self._process.join(1)
+    if self._process.is_alive():  # stopped or ignoring SIGTERM: multiprocessing's exit would wait
+      self._process.kill()
+      self._process.join()
     self._conn.close()
 
   def __enter__(self):
@@ -114,14 +121,22 @@ class Worker:
     if self._waiting:
       raise RuntimeError(f'{self.name}: a call is already in flight; collect it with result() first')
     self._ready()
-    self._conn.send((method, args))
+    try:
+      self._conn.send((method, args))
+    except (BrokenPipeError, ConnectionResetError, OSError):
+      self._process.join(1)
+      raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}') from None
     self._waiting = True
 
   def _receive(self):
     # poll() returns as soon as a message is there; the timeout only paces the liveness check.
+    start = time.monotonic()
     while not self._conn.poll(0.5):
       if not self._process.is_alive():
         raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}')
+      if self.timeout and time.monotonic() - start > self.timeout:
+        raise WorkerError(f'{self.name} worker did not answer within {self.timeout:g} s (env_timeout); '
+                          f'its env hangs')
     try:
       status, payload = self._conn.recv()
     except (EOFError, OSError):

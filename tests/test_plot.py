@@ -224,3 +224,27 @@ def test_our_runs_beside_the_paper(tmp_path, monkeypatch):
   assert row['baselines']['paper']['mean'] == pytest.approx(2.59)
   only = plot.main(['--baselines', str(PAPER_BBS), '--tasks', r'distract0_size1\.0'])
   assert only['outdir'] == 'plots' and (tmp_path / 'plots' / 'shapeherd.png').exists()
+
+
+def test_layouts_plot_cannot_read_are_warned_by_path(tmp_path, capsys):
+  write_run(tmp_path, 'dmc_walker_walk', 'vsg', 0, evals([5e4], [1.0]))
+  swapped = write_run(tmp_path, 'dmc_walker_walk', '0', 'vsg', evals([5e4], [2.0]))  # task/seed/method
+  shallow = tmp_path / 'dmc_cheetah_run' / 'vsg' / 'metrics.jsonl'                   # no seed level
+  shallow.parent.mkdir(parents=True)
+  shallow.write_text(json.dumps({'step': 5e4, 'eval_return': 3.0}) + '\n')
+  summary = plot.main([str(tmp_path)])
+  err = capsys.readouterr().err
+  assert f'{swapped}: looks like <task>/<seed>/<method>' in err
+  assert f'{shallow}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl' in err
+  assert set(summary['curves']) == {('dmc_walker_walk', 'ours', 'vsg')}
+  assert summary['curves'][('dmc_walker_walk', 'ours', 'vsg')]['mean'].tolist() == [1.0]
+
+
+def test_an_unwritable_outdir_is_a_one_line_error(tmp_path, capsys):
+  write_run(tmp_path / 'runs', 'dmc_walker_walk', 'vsg', 0, evals([5e4], [1.0]))
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(SystemExit) as exit_info:
+    plot.main([str(tmp_path / 'runs'), '--outdir', str(tmp_path / 'file' / 'plots')])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith(f'error: cannot write to --outdir {tmp_path}/file/plots')

@@ -70,11 +70,13 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
   saved_steps = 40 * len(episodes_before) * 2
   result = train(tmp_path, *args, '--steps', str(saved_steps + 400))
   assert result.returncode == 0, result.stderr[-3000:]
-  assert f'starting at env step {saved_steps}' in result.stdout
+  # The step goes on from the saved episodes, or from the last metrics row where that is later.
+  assert f'starting at env step {max(saved_steps, killed_step)}' in result.stdout
   assert 'resumed from' in result.stdout and 'pretrain' not in result.stdout
   after = rows(tmp_path)
   assert after[:len(rows_before)] == rows_before                      # old rows kept as they were
   assert max(r['step'] for r in after) >= saved_steps + 400 > killed_step
+  assert [r['step'] for r in after] == sorted(r['step'] for r in after)   # never steps back
   episodes_after = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
   assert set(episodes_before) < set(episodes_after)      # nothing lost, nothing rewritten
   assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
