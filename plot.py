@@ -11,7 +11,15 @@ defaults to "paper" for vsg-paper-*.json, "upstream" for dreamerv2-*.json, else 
 Outputs in --outdir: dmc.png/.pdf (one panel per dmc_* task; Figure 4), shapeherd.png/.pdf (one
 panel per shapeherd*/bringbackshapes* task plus the final mean +- std per method; Figure 3c),
 scores.md and scores.json (final score per task, method and source), curves.json (our runs
-binned, one record per seed, in the score-file format so they can serve as baselines).
+binned, one record per seed, in the score-file format so they can serve as baselines), and for
+the DMC runs aggregate.json/.md/.png/.pdf (common/aggregate.py, with rliable: IQM, median, mean
+and optimality gap of the normalized final scores with 95% stratified-bootstrap intervals,
+probability of improvement over dreamerv2, performance profiles, IQM over env steps).
+
+Tasks: with our runs and without --tasks or --paper, the tasks of our runs (baselines beside them).
+X range: with our runs and without --xlim or --paper, each figure ends where our longest run ends
+(rounded up to a bin), so the published curves are compared over the same env steps; runs shorter
+than 5 default bins are binned in about 10 round bins (e.g. 5e3 for 5e4 env steps).
 
 Binning (spec g.5, h.38): per run, borders 0, w, 2w, ... up to the largest multiple of w not
 above the run's last x (after --xlim); bin (start, stop] gets the mean of the ys in it, at
@@ -249,6 +257,9 @@ def parse_args(argv):
                       'ShapeHerd (shapeherd, bringbackshapes_sparse_distract0_size1.0) to 1M; '
                       '--tasks and --xlim narrow or override it')
   parser.add_argument('--cols', type=int, default=4, help='panels per row (default 4)')
+  parser.add_argument('--reps', type=int, default=2000,
+                      help='bootstrap resamples of the aggregate intervals (default 2000)')
+  parser.add_argument('--seed', type=int, default=0, help='seed of the bootstrap (default 0)')
   parser.add_argument('--outdir', help='default LOGDIR/plots (first LOGDIR), else ./plots')
   args = parser.parse_args(argv)
   for flag in ('rename', 'rename_tasks'):
@@ -266,6 +277,8 @@ def parse_args(argv):
       parser.error(f'--{name} {getattr(args, name)!r} is not a regex: {error}')
   if args.bins is not None and args.bins <= 0 or args.xlim is not None and args.xlim <= 0:
     parser.error('--bins and --xlim must be positive')
+  if args.reps < 10:
+    parser.error(f'--reps must be >= 10, got {args.reps}')
   return parser, args
 
 
@@ -290,10 +303,14 @@ def build_curves(records, args):
   for record in records:
     groups[(record['task'], record['source'], record['method'])].append(record)
   curves, ours, empty = {}, [], collections.defaultdict(int)
+  ranges = our_ranges(records, args)
   for (task, source, method), group in sorted(groups.items()):
     kind = suite(task)
-    width = args.bins or BINS[kind]
-    xlim = args.xlim if args.xlim is not None else PAPER_XLIM.get(kind) if args.paper else None
+    width, xlim = args.bins or BINS[kind], args.xlim
+    if xlim is None:
+      xlim = PAPER_XLIM.get(kind) if args.paper else None
+      if kind in ranges:
+        xlim, width = ranges[kind]['xlim'], args.bins or ranges[kind]['width']
     binned = []
     for record in group:
       bxs, bys = bin_run(record['xs'], record['ys'], width, xlim)
@@ -308,12 +325,38 @@ def build_curves(records, args):
         ours.append({'task': task, 'method': method, 'seed': record['seed'],
                      'xs': bxs[finite].tolist(), 'ys': bys[finite].tolist()})
     if binned:
-      curves[(task, source, method)] = dict(aggregate(binned), width=width, xlim=xlim)
+      curve = dict(aggregate(binned), width=width, xlim=xlim, binned=binned)
+      curves[(task, source, method)] = dict(curve, final=final_score(curve))
   for (source, task, width), count in sorted(empty.items()):
     if source != OURS:
       warn(f'{source}: {task}: {count} records have no data in a complete bin of width {width:g}; '
            'skipped')
   return curves, ours
+
+
+def round_up(raw):
+  """The smallest round width (1, 2, 2.5 or 5 times a power of ten) not below raw."""
+  power = 10 ** math.floor(math.log10(raw))
+  return next(power * m for m in (1, 2, 2.5, 5, 10) if power * m >= raw * (1 - 1e-9))
+
+
+def our_ranges(records, args):
+  """Per suite, where our runs end: without --xlim (and --paper), the x-axis is cut there so the
+  baselines are drawn over the same env steps; runs shorter than 5 default bins get about 10 round
+  bins, never narrower than their evaluations are apart (no empty bins between evaluations)."""
+  ends, spacing = collections.defaultdict(float), collections.defaultdict(float)
+  for record in records:
+    if record['source'] == OURS and record['xs']:
+      kind, xs = suite(record['task']), np.unique([0.0, *record['xs']])
+      ends[kind] = max(ends[kind], float(xs[-1]))
+      spacing[kind] = max(spacing[kind], float(np.median(np.diff(xs))))
+  ranges = {}
+  for kind, end in ends.items():
+    if args.xlim is not None or args.paper or end <= 0:
+      continue
+    width = BINS[kind] if end >= 5 * BINS[kind] else round_up(max(end / 10, spacing[kind]))
+    ranges[kind] = {'xlim': math.ceil(end / width - 1e-9) * width, 'width': width}
+  return ranges
 
 
 def score_rows(curves, sources):
@@ -360,11 +403,16 @@ def main(argv=None):
   parser, args = parse_args(argv)
   runs = select(read_runs(args.logdirs, args.xaxis, args.yaxis), args)
   baselines = select(read_baselines(args.baselines), args)
+  if runs and not (args.paper or args.tasks):  # our tasks, and the baselines beside them
+    baselines = [record for record in baselines if record['task'] in {run['task'] for run in runs}]
   curves, ours = build_curves(runs + baselines, args)
   if not curves:
     parser.exit(2, f'error: nothing to plot: no runs with {args.xaxis} and {args.yaxis} under '
                 f'{args.logdirs or "(no LOGDIR)"} and no baseline records left after the filters\n')
   sources = [OURS] + list(dict.fromkeys(r['source'] for r in baselines))
+  for kind, cut in our_ranges(runs, args).items():
+    print(f"{kind}: x-axis cut at {cut['xlim']:g} env steps, where our runs end, in bins of "
+          f"{args.bins or cut['width']:g} (--xlim and --bins override)")
   outdir = pathlib.Path(args.outdir or (pathlib.Path(args.logdirs[0]) / 'plots' if args.logdirs
                                         else 'plots'))
   try:
@@ -393,6 +441,16 @@ def main(argv=None):
     print(f'not drawn (no figure for these tasks; in the tables): {", ".join(others)}')
   rows = score_rows(curves, sources)
   write_scores(outdir, rows, sources)
+  if any(suite(task) == 'dmc' for task, _, _ in curves):
+    from common import aggregate
+    result = aggregate.compute(curves, args.reps, args.seed)
+    summary['aggregate'], notes = aggregate.write(outdir, result, sources, args.reps, args.seed)
+    for note in notes:
+      print(f'aggregate: {note}')
+    summary['files'] += ['aggregate.json', 'aggregate.md', 'aggregate.png', 'aggregate.pdf']
+    print(f'{outdir}/aggregate.json, .md, .png, .pdf: IQM, median, mean and optimality gap with '
+          f'95% CIs ({args.reps} stratified-bootstrap resamples) for '
+          f'{len(summary["aggregate"])} method/source pairs')
   (outdir / 'curves.json').write_text(json.dumps(ours) + '\n')
   summary['files'] += ['scores.md', 'scores.json', 'curves.json']
   summary['scores'], summary['curves'] = rows, curves

@@ -57,7 +57,7 @@ def test_mean_and_std_over_seeds_leave_out_a_seed_that_stopped(tmp_path, capsys)
   write_run(tmp_path, 'dmc_walker_walk', 'dreamerv2', 0,
             [{'step': s, 'eval_return': float(s) / 1000, 'train_return': 1.0} for s in steps]
             + [{'step': 5, 'train_loss': 2.0}])
-  summary = plot.main([str(tmp_path), '--bins', '5e4'])
+  summary = plot.main([str(tmp_path), '--bins', '5e4', '--reps', '20'])
   outdir = tmp_path / 'plots'
   assert summary['outdir'] == str(outdir)
   assert summary['panels'] == {'dmc': 1}
@@ -103,7 +103,7 @@ def test_our_curves_serve_as_baselines(tmp_path):
 def test_xlim_drops_later_data_and_sets_the_final_bin(tmp_path):
   write_run(tmp_path, 'dmc_cartpole_swingup', 'svsg', 0,
             evals([2.5e4 * k for k in range(1, 9)], [float(k) for k in range(1, 9)]))
-  summary = plot.main([str(tmp_path), '--xlim', '1e5'])
+  summary = plot.main([str(tmp_path), '--xlim', '1e5', '--reps', '20'])
   curve = summary['curves'][('dmc_cartpole_swingup', 'ours', 'svsg')]
   np.testing.assert_array_equal(curve['xs'], [5e4, 1e5])
   np.testing.assert_allclose(curve['mean'], [1.5, 3.5])
@@ -117,7 +117,7 @@ def test_bad_metrics_are_reported_by_path_and_skipped(tmp_path, capsys):
   empty = write_run(tmp_path, 'dmc_walker_walk', 'vsg', 1, [], end='')
   useless = write_run(tmp_path, 'dmc_walker_walk', 'vsg', 2, [{'step': 1e4, 'train_return': 1.0}])
   short = write_run(tmp_path, 'dmc_walker_walk', 'vsg', 3, evals([1e4], [5.0]))
-  summary = plot.main([str(tmp_path)])
+  summary = plot.main([str(tmp_path), '--bins', '5e4', '--reps', '20'])
   err = capsys.readouterr().err
   assert f'{good}:3: not JSON; skipped' in err
   assert f'{good}:4: not a JSON object; skipped' in err
@@ -167,7 +167,8 @@ def test_plot_does_not_import_tensorflow():
 def test_published_score_files(tmp_path, capsys):
   """All three files, no runs of ours: both figures, one panel per dmc task (12 paper + 8 more)."""
   files = [str(p) for p in (PAPER_DMC, PAPER_BBS, UPSTREAM)]
-  summary = plot.main(['--baselines', *files, '--outdir', str(tmp_path), '--xlim', '5e5'])
+  summary = plot.main(['--baselines', *files, '--outdir', str(tmp_path), '--xlim', '5e5',
+                       '--reps', '20'])
   dmc_tasks = {r['task'] for f in (PAPER_DMC, UPSTREAM) for r in json.loads(f.read_text())
                if r['task'].startswith('dmc_')}
   assert summary['panels'] == {'dmc': len(dmc_tasks), 'shapeherd': 16} and len(dmc_tasks) == 20
@@ -191,7 +192,8 @@ def test_published_score_files(tmp_path, capsys):
 @needs_scores
 def test_paper_flag_filters_and_rename(tmp_path):
   summary = plot.main(['--paper', '--baselines', str(PAPER_DMC), str(PAPER_BBS), '--outdir',
-                       str(tmp_path), '--rename', 'VSGC=VSG(C)', '--methods', '^(VSG|Dreamer)'])
+                       str(tmp_path), '--rename', 'VSGC=VSG(C)', '--methods', '^(VSG|Dreamer)',
+                       '--reps', '20'])
   assert summary['panels'] == {'dmc': 8, 'shapeherd': 1}
   assert summary['methods']['shapeherd'] == ['DreamerV2 (paper)', 'VSG(C) (paper)']
   rows = rows_by(tmp_path)
@@ -202,7 +204,7 @@ def test_paper_flag_filters_and_rename(tmp_path):
   assert (bbs, 'SVSG') not in rows and ('dmc_walker_walk', 'SVSG') not in rows
   assert rows[('dmc_quadruped_walk', 'VSG')]['baselines']['paper']['x'] == 5e5
   narrow = plot.main(['--baselines', str(PAPER_DMC), '--outdir', str(tmp_path / 'n'),
-                      '--tasks', 'walker', '--methods', 'SVSG'])
+                      '--tasks', 'walker', '--methods', 'SVSG', '--reps', '20'])
   assert narrow['panels'] == {'dmc': 2} and narrow['methods']['dmc'] == ['SVSG (paper)']
   assert not (tmp_path / 'n' / 'shapeherd.png').exists()
 
@@ -232,7 +234,7 @@ def test_layouts_plot_cannot_read_are_warned_by_path(tmp_path, capsys):
   shallow = tmp_path / 'dmc_cheetah_run' / 'vsg' / 'metrics.jsonl'                   # no seed level
   shallow.parent.mkdir(parents=True)
   shallow.write_text(json.dumps({'step': 5e4, 'eval_return': 3.0}) + '\n')
-  summary = plot.main([str(tmp_path)])
+  summary = plot.main([str(tmp_path), '--reps', '20'])
   err = capsys.readouterr().err
   assert f'{swapped}: looks like <task>/<seed>/<method>' in err
   assert f'{shallow}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl' in err
