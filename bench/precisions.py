@@ -23,7 +23,7 @@ METHODS = ['dreamerv1', 'dreamerv2', 'vsg', 'vsg_gaussian', 'svsg']
 def run_cell(method, size, precision, part, steps, warmup, timeout):
   cmd = [sys.executable, str(ROOT / 'bench' / 'train_step.py'), '--configs', 'dmc', method, size,
          '--precision', precision, '--part', part, '--steps', str(steps), '--warmup', str(warmup),
-         '--policy_steps', '0']
+         '--policy_steps', '0', '--no_peak']
   cell = {'method': method, 'size': size, 'precision': precision, 'part': part}
   try:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)

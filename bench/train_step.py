@@ -3,7 +3,12 @@
   python bench/train_step.py --configs dmc vsg --steps 20 [--warmup 2] [any train.py flag]
 
 Prints one line per figure and, as its last line, one JSON object with at least median_s, min_s,
-max_s, first_call_s and peak_rss_mb. `--part agent` (default) times the full training step: world
+max_s, first_call_s and peak_rss_mb, and a figure that carries across machines: the step's FLOPs
+(matmuls and convolutions, counted from the traced graph by common/flops.py), its achieved GFLOP/s
+and `fraction_of_peak`, their fraction of this machine's float32 matmul peak measured in the same
+run (`--no_peak` skips the ~10 s peak measurement). `--breakdown` adds where the time goes: TF
+profiler op time and FLOPs per part of the step (encoder, dynamics, decoder, heads, KL, imagination,
+target, actor, critic, optimizers; forward and backward), from common/profiling.py. `--part agent` (default) times the full training step: world
 model, imagination, actor and critic; `--part world_model` times the world-model update alone.
 """
 
@@ -23,6 +28,17 @@ from common import config as configlib  # noqa: E402  (sets oneDNN before Tensor
 from common.synthetic import random_batch  # noqa: E402  (the synthetic batch the tests use too)
 
 
+def cpu_name():
+  """The CPU model as lscpu names it (timings name the CPU they were taken on)."""
+  try:
+    for line in pathlib.Path('/proc/cpuinfo').read_text().splitlines():
+      if line.startswith('model name'):
+        return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
 def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -34,13 +50,15 @@ def main(argv):
   parser.add_argument('--action_dim', type=int, default=6, help='6 as walker; 12 as quadruped')
   parser.add_argument('--part', choices=('agent', 'world_model'), default='agent')
   parser.add_argument('--policy_steps', type=int, default=50, help='timed policy calls (1 env)')
+  parser.add_argument('--no_peak', action='store_true', help='skip the matmul/conv peak measurement')
+  parser.add_argument('--breakdown', action='store_true', help='op time and FLOPs per part')
   args, rest = parser.parse_known_args(argv)
   config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
 
   import gymnasium
   import numpy as np
   import tensorflow as tf
-  from common import tfutils
+  from common import flops, profiling, tfutils
   from dreamerv2_vsg.agent import Agent
 
   tfutils.setup_gpus(config.gpu_memory_growth)
@@ -75,6 +93,10 @@ def main(argv):
     _, state = agent.policy(obs, state)
     policy_times.append(time.perf_counter() - start)
   policy_times = policy_times[1:]
+  counted = flops.count_function(traced, data, part=profiling.part_of)   # the timed trace: no retrace
+  rss = peak_rss_mb()
+  breakdown = profiling.op_times(step) if args.breakdown else None
+  peak = None if args.no_peak else flops.peaks()   # after the RSS reading: its buffers are ~0.3 GB
 
   result = {
       'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
@@ -83,11 +105,14 @@ def main(argv):
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
-      'peak_rss_mb': round(peak_rss_mb()), 'params': int(sum(
+      'peak_rss_mb': round(rss), 'params': int(sum(
           v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
                                    else model.trainable_variables))),
-      'machine': f'{platform.processor() or platform.machine()}, {tf.__version__}',
+      'machine': f'{cpu_name()}, TF {tf.__version__}',
+      'gflop': round(counted['dense'] / 1e9, 1), 'other_gflop': round(counted['other'] / 1e9, 2),
   }
+  if peak:
+    result.update(peak, **flops.summary(counted, result['median_s'], peak))
   print(f"{config.method} {args.part} training step, batch {result['batch']}x{result['length']}, "
         f"deter {result['deter']}, precision {result['precision']}, jit {result['jit']}: "
         f"median {result['median_s']:.3f} s, min {result['min_s']:.3f}, max {result['max_s']:.3f} "
@@ -98,8 +123,19 @@ def main(argv):
     print(f"policy step (1 env, sampling): median {result['policy_median_s'] * 1e3:.1f} ms, min "
           f"{result['policy_min_s'] * 1e3:.1f}, max {result['policy_max_s'] * 1e3:.1f} over "
           f"{len(policy_times)} calls")
+  if peak:
+    print(f"{result['gflop']:.1f} GFLOP of matmuls and convolutions per step (from the graph; "
+          f"{result['other_gflop']:.2f} more in elementwise ops): {result['achieved_gflops']:.0f} "
+          f"GFLOP/s = {result['fraction_of_peak']:.2f} of this CPU's float32 matmul peak "
+          f"({result['matmul_gflops']:.0f} GFLOP/s; convolution {result['conv_gflops']:.0f}); "
+          f"the FLOP limit is {result['limit_s']:.3f} s")
   print(f"first call (trace + compile + step): {result['first_call_s']:.1f} s; "
         f"traces: {result['traces']}; peak RSS {result['peak_rss_mb']} MB")
+  if breakdown:
+    print('\n'.join(profiling.table(*breakdown, counted['by_part'])))
+    result['breakdown'] = {f'{part}/{direction}': {
+        'op_s': round(seconds, 4), 'gflop': round(counted['by_part'].get((part, direction), 0) / 1e9, 2)}
+        for (part, direction), seconds in breakdown[0].items()}
   print(json.dumps(result))
 
 

@@ -35,9 +35,11 @@ class Encoder(tfutils.Module):
 
   def __init__(self, depth=32, kernels=(4, 4, 4, 4), act='elu', precision=32):
     self._dtype = tfutils.compute_dtype(precision)
+    last = len(kernels) - 1   # 6x6 -> 2x2: few output pixels, one matmul over its patches
     self._convs = [
-        keras.layers.Conv2D(depth * 2 ** i, k, 2, activation=act, dtype=tfutils.policy(precision),
-                            name=f'enc_conv{i}') for i, k in enumerate(kernels)]
+        (PatchConv2D if i == last else keras.layers.Conv2D)(
+            depth * 2 ** i, k, 2, activation=act, dtype=tfutils.policy(precision),
+            name=f'enc_conv{i}') for i, k in enumerate(kernels)]
 
   def __call__(self, image):
     """image: (..., 64, 64, C) in [-0.5, 0.5] -> embedding (..., 32 d)."""
@@ -75,7 +77,7 @@ class ExpandPixel(keras.layers.Layer):
     x = tf.reshape(x, [-1, self.kernel.shape[0]])
     x = tf.matmul(x, tf.cast(self.kernel, x.dtype))
     x = tf.reshape(x, [-1, self.kernel_size, self.kernel_size, self.filters])
-    return self.activation(x + tf.cast(self.bias, x.dtype))
+    return self.activation(tf.nn.bias_add(x, tf.cast(self.bias, x.dtype)))
 
 
 class Decoder(tfutils.Module):
@@ -91,8 +93,10 @@ class Decoder(tfutils.Module):
     self._dense = keras.layers.Dense(32 * depth, dtype=policy, name='dec_dense')
     depths = [4 * depth, 2 * depth, depth, shape[-1]]
     acts = [act] * (len(kernels) - 1) + [None]
+    last = len(kernels) - 1   # 30x30 -> 64x64x3: few output channels, as sub-pixel convolution
     self._convs = [ExpandPixel(depths[0], kernels[0], acts[0], dtype=policy, name='dec_conv0')] + [
-        keras.layers.Conv2DTranspose(d, k, 2, activation=a, dtype=policy, name=f'dec_conv{i}')
+        (SubPixelConv2DTranspose if i == last else keras.layers.Conv2DTranspose)(
+            d, k, 2, activation=a, dtype=policy, name=f'dec_conv{i}')
         for i, (d, k, a) in enumerate(zip(depths, kernels, acts)) if i > 0]
 
   def __call__(self, feat):
@@ -103,6 +107,46 @@ class Decoder(tfutils.Module):
       x = conv(x)
     mean = tfutils.unfold(x, feat.shape[:-1], tf.shape(feat)[:-1], keep=3)
     return dists.unit_normal(mean, len(self._shape))
+
+
+class PatchConv2D(keras.layers.Conv2D):
+  """A VALID Conv2D computed as one matmul over its input patches, for layers with few output
+  pixels (the encoder's last: 6x6 -> 2x2). The same variables and function as keras Conv2D; on the
+  Intel CPU oneDNN ran this layer's convolution and its gradients at ~100 GFLOP/s, a third of its
+  matmul rate (bench/train_step.py --breakdown)."""
+
+  def call(self, x):
+    (kh, kw), (sh, sw) = self.kernel_size, self.strides
+    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+    patches = tf.stack([x[:, sh * p:sh * p + kh, sw * q:sw * q + kw, :]
+                        for p in range(oh) for q in range(ow)], 1)        # (B, oh ow, kh, kw, C)
+    kernel = tf.reshape(tf.cast(self.kernel, x.dtype), [-1, self.filters])  # (kh kw C, F)
+    y = tf.matmul(tf.reshape(patches, [-1, kernel.shape[0]]), kernel)
+    y = tf.reshape(y, [-1, oh, ow, self.filters])
+    return self.activation(tf.nn.bias_add(y, tf.cast(self.bias, x.dtype)) if self.use_bias else y)
+
+
+class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
+  """A stride-2 VALID Conv2DTranspose as a stride-1 convolution to the 4 output phases followed by
+  depth_to_space (sub-pixel convolution), for layers with few output channels (the decoder's last:
+  30x30x48 -> 64x64x3, where oneDNN's transposed convolution ran at ~35 GFLOP/s). Output pixel
+  2u + i takes x[u - a] k[2a + i]: phase i of the kernel, flipped, correlated with the input padded by
+  m - 1 (kernel 2m; an odd kernel gets a zero row and column). The same variables and function."""
+
+  def call(self, x):
+    (kh, kw), (sh, sw) = self.kernel_size, self.strides
+    assert (sh, sw) == (2, 2) and self.padding == 'valid', 'stride-2 VALID layers only'
+    kernel = tf.cast(self.kernel, x.dtype)                                  # (kh, kw, F, C)
+    m, n = (kh + 1) // 2, (kw + 1) // 2
+    kernel = tf.pad(kernel, [[0, 2 * m - kh], [0, 2 * n - kw], [0, 0], [0, 0]])
+    filters, channels = kernel.shape[2], kernel.shape[3]
+    kernel = tf.reverse(tf.reshape(kernel, [m, 2, n, 2, filters, channels]), [0, 2])
+    kernel = tf.reshape(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [m, n, channels, 4 * filters])
+    y = tf.nn.conv2d(tf.pad(x, [[0, 0], [m - 1, m - 1], [n - 1, n - 1], [0, 0]]), kernel, 1, 'VALID')
+    y = tf.nn.depth_to_space(y, 2)
+    if (kh % 2, kw % 2) != (0, 0):   # an odd kernel's phases reach one pixel too far
+      y = y[:, :2 * (x.shape[1] - 1) + kh, :2 * (x.shape[2] - 1) + kw]
+    return self.activation(tf.nn.bias_add(y, tf.cast(self.bias, x.dtype)) if self.use_bias else y)
 
 
 class MLP(tfutils.Module):

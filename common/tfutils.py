@@ -220,13 +220,14 @@ class Optimizer:
     missing = [var_name(var) for var, grad in zip(variables, grads) if grad is None]
     if missing:
       raise ValueError(f'{self.name}: no gradient reaches {missing}')
-    scale = self._opt.dynamic_scale if self._mixed else tf.constant(1.0)
-    norm = tf.linalg.global_norm(grads) / scale
-    if self._wd:
-      decay = tf.where(tf.math.is_finite(norm), 1.0 - self._wd, 1.0)
-      for var in variables:
-        var.assign(var * decay)
-    self._opt.apply_gradients(zip(grads, variables))
+    with tf.name_scope(f'{self.name}_opt'):
+      scale = self._opt.dynamic_scale if self._mixed else tf.constant(1.0)
+      norm = tf.linalg.global_norm(grads) / scale
+      if self._wd:
+        decay = tf.where(tf.math.is_finite(norm), 1.0 - self._wd, 1.0)
+        for var in variables:
+          var.assign(var * decay)
+      self._opt.apply_gradients(zip(grads, variables))
     metrics = {f'{self.name}_loss': loss, f'{self.name}_grad_norm': norm}
     if self._mixed:
       metrics[f'{self.name}_loss_scale'] = scale

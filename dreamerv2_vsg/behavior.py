@@ -63,12 +63,16 @@ class ActorCritic(tfutils.Module):
     self._update_slow_target()
     start = tfutils.map_structure(lambda x: sg(tf.reshape(x, [-1] + x.shape[2:].as_list())), start)
     with tf.GradientTape() as actor_tape:
-      seq = world_model.imagine(self.actor, start, tf.reshape(is_terminal, [-1]),
-                                self.config.imag_horizon)
-      target, value = self.target(seq)
-      actor_loss, metrics = self.actor_loss(seq, target, value)
+      with tf.name_scope('imagine'):   # names the parts in profiles, as in WorldModel.loss
+        seq = world_model.imagine(self.actor, start, tf.reshape(is_terminal, [-1]),
+                                  self.config.imag_horizon)
+      with tf.name_scope('target'):
+        target, value = self.target(seq)
+      with tf.name_scope('actor'):
+        actor_loss, metrics = self.actor_loss(seq, target, value)
     with tf.GradientTape() as critic_tape:
-      critic_loss = self.critic_loss(seq, target)
+      with tf.name_scope('critic'):
+        critic_loss = self.critic_loss(seq, target)
     metrics.update(self.actor_opt.minimize(actor_tape, actor_loss, self.actor.trainable_variables))
     metrics.update(self.critic_opt.minimize(critic_tape, critic_loss,
                                             self.critic.trainable_variables))

@@ -61,16 +61,21 @@ class WorldModel(tfutils.Module):
     (loss, posterior, metrics); losses are float32 scalars, averaged over batch and time."""
     cfg = self.config
     data = self.preprocess(data)
-    embed = self.encoder(data['image'])
-    post, prior = self.dynamics.observe(embed, data['action'], data['is_first'], state)
-    kl_loss, kl_value = self.dynamics.kl_loss(post, prior, cfg.kl.balance, cfg.kl.free)
+    # Name scopes name the parts in profiles (bench/train_step.py --breakdown); gradients inherit them.
+    with tf.name_scope('encoder'):
+      embed = self.encoder(data['image'])
+    with tf.name_scope('dynamics'):
+      post, prior = self.dynamics.observe(embed, data['action'], data['is_first'], state)
+    with tf.name_scope('kl'):
+      kl_loss, kl_value = self.dynamics.kl_loss(post, prior, cfg.kl.balance, cfg.kl.free)
     feat = self.dynamics.get_feat(post)
     targets = {'decoder': data['image'], 'reward': data['reward'], 'discount': data['discount']}
     metrics = {'kl_loss': kl_loss, 'kl': tf.reduce_mean(kl_value)}
     loss = cfg.loss_scales.kl * kl_loss                                          # beta KL
     for name, head in self.heads.items():
-      dist = head(feat if name in cfg.grad_heads else sg(feat))
-      head_loss = -tf.reduce_mean(dist.log_prob(tf.cast(targets[name], tf.float32)))
+      with tf.name_scope(name):
+        dist = head(feat if name in cfg.grad_heads else sg(feat))
+        head_loss = -tf.reduce_mean(dist.log_prob(tf.cast(targets[name], tf.float32)))
       metrics[HEAD_METRICS[name]] = head_loss
       loss += cfg.loss_scales.get(name, 1.0) * head_loss                          # -ln p(x|s) ...
     if self.dynamics.gated:

@@ -155,3 +155,36 @@ def test_decoder_first_layer_equals_a_transposed_convolution(precision):
   limit = np.sqrt(6 / (25 * 64 + 25 * 256))
   values = big.kernel.numpy()
   assert values.max() <= limit and values.min() >= -limit and values.std() > 0.5 * limit / np.sqrt(3)
+
+
+@pytest.mark.parametrize('precision', [32, 16])
+@pytest.mark.parametrize('kind, shape', [
+    ('patch', (6, 6, 16)), ('patch', (7, 5, 4)),          # the encoder's last layer; odd sizes
+    ('subpixel', (30, 30, 8)), ('subpixel', (5, 7, 6))])  # the decoder's last layer; odd kernel
+def test_rewritten_conv_layers_equal_keras_layers_with_their_weights(precision, kind, shape):
+  """Same variables, same outputs and same gradients as the Keras layers they stand in for."""
+  policy = {32: 'float32', 16: 'mixed_float16'}[precision]
+  if kind == 'patch':
+    ours, theirs = (cls(5, 4, 2, activation='elu', dtype=policy)
+                    for cls in (nets.PatchConv2D, keras.layers.Conv2D))
+  else:
+    kernel = 6 if shape[0] == 30 else 5
+    ours, theirs = (cls(3, kernel, 2, dtype=policy)
+                    for cls in (nets.SubPixelConv2DTranspose, keras.layers.Conv2DTranspose))
+  x = tf.random.normal((2,) + shape)
+  ours(x), theirs(x)
+  assert [w.shape for w in ours.weights] == [w.shape for w in theirs.weights]
+  theirs.set_weights([w + 0.05 for w in theirs.get_weights()])   # a non-zero bias too
+  ours.set_weights(theirs.get_weights())
+  results = []
+  for layer in (ours, theirs):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = tf.cast(layer(x), tf.float32)
+      loss = tf.reduce_sum(y * tf.sin(tf.range(tf.size(y), dtype=tf.float32)[:y.shape[-1]]))
+    results.append([y] + tape.gradient(loss, [x] + layer.trainable_weights))
+  tolerance = {32: 1e-4, 16: 5e-2}[precision]
+  assert results[0][0].shape == results[1][0].shape
+  for a, b in zip(*results):
+    np.testing.assert_allclose(tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy(),
+                               atol=tolerance * max(1.0, float(tf.reduce_max(tf.abs(b)))))
