@@ -96,7 +96,8 @@ def main(argv):
   print('|---|---|' + '---|' * (len(args.at) + 1))
   for run in runs:
     cells = [f"{run['at'][s]:.1f}" if run['at'][s] is not None else '—' for s in args.at]
-    print(f"| {run['task']} | {run['method']} | " + ' | '.join(cells) + f" | {run['final']:.1f} |")
+    final = f"{run['final']:.1f}" if run['final'] is not None else '—'
+    print(f"| {run['task']} | {run['method']} | " + ' | '.join(cells) + f' | {final} |')
   for run in runs:
     if run['gate_open_rate']:
       rates = run['gate_open_rate']

@@ -130,11 +130,15 @@ class Worker:
 
   def _receive(self):
     # poll() returns as soon as a message is there; the timeout only paces the liveness check.
-    start = time.monotonic()
+    # A slice counts at most 1 s: time this process spent stopped (SIGSTOP, Ctrl-Z, a suspended
+    # machine; its workers were stopped too) is not time the worker failed to answer in.
+    waited, last = 0.0, time.monotonic()
     while not self._conn.poll(0.5):
+      now = time.monotonic()
+      waited, last = waited + min(now - last, 1.0), now
       if not self._process.is_alive():
         raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}')
-      if self.timeout and time.monotonic() - start > self.timeout:
+      if self.timeout and waited > self.timeout:
         raise WorkerError(f'{self.name} worker did not answer within {self.timeout:g} s (env_timeout); '
                           f'its env hangs')
     try:

@@ -1,5 +1,6 @@
 """Faults and bad input (issue 14): every refusal is one line, nothing hangs, nothing is lost."""
 
+import functools
 import json
 import os
 import pathlib
@@ -180,6 +181,27 @@ def test_a_hung_worker_call_fails_after_its_timeout(tmp_path):
     began = time.monotonic()
     worker.close()
     assert time.monotonic() - began < 15 and not worker._process.is_alive()
+
+
+def test_time_the_whole_run_spent_stopped_is_not_a_hang(monkeypatch):
+  """A run paused (SIGSTOP, a suspended machine) for longer than env_timeout goes on after it."""
+  import envs.parallel
+  worker = Worker(functools.partial(make_slow, 1.5), name='paused', timeout=3)
+  clock, jumps = time.monotonic, iter([1000.0])
+  offset = [0.0]
+
+  def monotonic():   # the first poll slice appears to last 1000 s, as if the run were stopped
+    offset[0] += next(jumps, 0.0) if offset[0] == 0.0 and clock() > began + 0.2 else 0.0
+    return clock() + offset[0]
+  try:
+    worker.reset()
+    began = clock()
+    monkeypatch.setattr(envs.parallel.time, 'monotonic', monotonic)
+    assert worker.step({'action': np.zeros(1, np.float32)})['image'].shape == (8, 8, 3)
+    assert offset[0] == 1000.0
+  finally:
+    monkeypatch.undo()
+    worker.close()
 
 
 def test_a_stopped_worker_is_killed_on_close_and_a_dead_one_is_a_worker_error():
