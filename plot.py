@@ -297,13 +297,13 @@ def select(records, args):
   return kept
 
 
-def build_curves(records, args):
-  """{(task, source, method): aggregated curve} and the per-seed binned records of our runs."""
+def build_curves(records, args, ranges):
+  """{(task, source, method): aggregated curve} and the per-seed binned records of our runs; ranges
+  (our_ranges) cuts the x-axis and sets the bin width per suite."""
   groups = collections.defaultdict(list)
   for record in records:
     groups[(record['task'], record['source'], record['method'])].append(record)
   curves, ours, empty = {}, [], collections.defaultdict(int)
-  ranges = our_ranges(records, args)
   for (task, source, method), group in sorted(groups.items()):
     kind = suite(task)
     width, xlim = args.bins or BINS[kind], args.xlim
@@ -405,12 +405,13 @@ def main(argv=None):
   baselines = select(read_baselines(args.baselines), args)
   if runs and not (args.paper or args.tasks):  # our tasks, and the baselines beside them
     baselines = [record for record in baselines if record['task'] in {run['task'] for run in runs}]
-  curves, ours = build_curves(runs + baselines, args)
+  ranges = our_ranges(runs, args)
+  curves, ours = build_curves(runs + baselines, args, ranges)
   if not curves:
     parser.exit(2, f'error: nothing to plot: no runs with {args.xaxis} and {args.yaxis} under '
                 f'{args.logdirs or "(no LOGDIR)"} and no baseline records left after the filters\n')
   sources = [OURS] + list(dict.fromkeys(r['source'] for r in baselines))
-  for kind, cut in our_ranges(runs, args).items():
+  for kind, cut in ranges.items():
     print(f"{kind}: x-axis cut at {cut['xlim']:g} env steps, where our runs end, in bins of "
           f"{args.bins or cut['width']:g} (--xlim and --bins override)")
   outdir = pathlib.Path(args.outdir or (pathlib.Path(args.logdirs[0]) / 'plots' if args.logdirs

@@ -24,23 +24,6 @@ import envs  # noqa: E402
 from common import config as configlib  # noqa: E402
 
 
-def random_returns(config, episodes, seed=0):
-  batch = envs.make_batch(config.task, config, 1, mode='eval')
-  try:
-    space = batch.act_space['action']
-    space.seed(seed)
-    returns = []
-    for _ in range(episodes):
-      obs, total = batch.reset()[0], 0.0
-      while not obs['is_last']:
-        obs = batch.step([{'action': space.sample()}])[0]
-        total += float(obs['reward'])
-      returns.append(total)
-    return returns
-  finally:
-    batch.close()
-
-
 def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
   parser.add_argument('--random_eps', type=int, default=10)
@@ -61,7 +44,7 @@ def main(argv):
           (pathlib.Path(config.logdir) / 'metrics.jsonl').read_text().splitlines()]
   evals = [(r['step'], r['eval_return']) for r in rows if r.get('eval_return') is not None]
   last = [y for _, y in evals[-args.last_evals:]]
-  rand = random_returns(config, args.random_eps, seed=config.seed)
+  rand = envs.random_returns(config.task, config, args.random_eps, seed=config.seed)
   result = {
       'task': config.task, 'method': config.method, 'steps': config.steps, 'train_seconds':
       round(seconds), 'eval_curve': evals, 'final_eval_return': round(statistics.mean(last), 1),

@@ -52,24 +52,6 @@ def phases(points, threshold):
   return ranges
 
 
-def random_returns(config, episodes, seed):
-  import envs
-  batch = envs.make_batch(config.task, config, 1, mode='eval')
-  try:
-    space = batch.act_space['action']
-    space.seed(seed)
-    returns = []
-    for _ in range(episodes):
-      obs, total = batch.reset()[0], 0.0
-      while not obs['is_last']:
-        obs = batch.step([{'action': space.sample()}])[0]
-        total += float(obs['reward'])
-      returns.append(total)
-    return returns
-  finally:
-    batch.close()
-
-
 def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('root', type=pathlib.Path)
@@ -114,7 +96,7 @@ def main(argv):
       saved = configlib.Config.load(config_path)
       config = configlib.Config(configlib.load_configs()['defaults']).update(
           {key: saved[key] for key in ('task',) + envs.SETTINGS})
-      returns = random_returns(config, args.random_eps, seed=0)
+      returns = envs.random_returns(config.task, config, args.random_eps, seed=0)
       randoms[task] = {'mean': float(np.mean(returns)), 'std': float(np.std(returns)),
                        'episodes': len(returns)}
       print(f"{task}: random policy {randoms[task]['mean']:.1f} ± {randoms[task]['std']:.1f} over "

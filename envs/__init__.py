@@ -91,3 +91,22 @@ def make_batch(task, config, count, mode='train'):
   ctors = [constructor(task, config, mode, index) for index in range(count)]
   return Batch([Worker(ctor, f'{task}:{mode}:{index}', config.get('env_timeout'))
                 for index, ctor in enumerate(ctors)])
+
+
+def random_returns(task, config, episodes, seed=0):
+  """Returns of `episodes` episodes of uniform random actions in one eval env of `task` (the
+  baseline a learning run is judged against)."""
+  batch = make_batch(task, config, 1, mode='eval')
+  try:
+    space = batch.act_space['action']
+    space.seed(seed)
+    returns = []
+    for _ in range(episodes):
+      obs, total = batch.reset()[0], 0.0
+      while not obs['is_last']:
+        obs = batch.step([{'action': space.sample()}])[0]
+        total += float(obs['reward'])
+      returns.append(total)
+    return returns
+  finally:
+    batch.close()

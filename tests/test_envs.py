@@ -312,3 +312,10 @@ def test_gymnasium_env_in_a_worker_and_worker_death():
     with pytest.raises(envs.WorkerError, match='died with exit code 3'):
       env.call(os._exit, 3)
   assert not any(p.name == 'env' for p in multiprocessing.active_children())
+
+
+def test_random_returns_play_whole_episodes_and_repeat_for_a_seed():
+  config = dmc_config()
+  first = envs.random_returns(TASK, config, 2, seed=3)
+  assert len(first) == 2 and all(np.isfinite(first)) and min(first) >= 0
+  assert envs.random_returns(TASK, config, 2, seed=3) == first
