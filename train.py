@@ -101,7 +101,9 @@ def finished_at(logdir):
 
 def check_resume(logdir, config):
   """Refuses to resume a run with settings that break it (one line naming the keys and both values);
-  returns the harmless changes as text. Nothing is written before this."""
+  returns the harmless changes as text, keys new since the run began among them (shown as
+  `(none) -> value`). The saved config is read with renamed keys upgraded (configlib.upgrade), so
+  runs from before a rename resume. Nothing is written before this."""
   path = logdir / 'config.yaml'
   if not path.exists():
     return ''
@@ -113,7 +115,9 @@ def check_resume(logdir, config):
   changed = {key: (saved.get(key, '(none)'), new.get(key, '(none)')) for key in set(saved) | set(new)
              if saved.get(key) != new.get(key)}
   show = lambda keys: ', '.join(f'{key} {changed[key][0]} -> {changed[key][1]}' for key in keys)
-  breaking = sorted(key for key in changed if key not in HARMLESS)
+  # A key the saved config lacks came into the code after the run began: the run takes today's value.
+  added = set(new) - set(saved)
+  breaking = sorted(key for key in changed if key not in HARMLESS and key not in added)
   if breaking:
     fail(f'{logdir} holds a run with other settings: {show(breaking)}; rerun with the saved values '
          f'(its config.yaml) or choose another --logdir')

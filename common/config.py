@@ -24,6 +24,12 @@ RENAMED = {
     'rssm.std_act': 'nothing: the std is always 2 sigmoid(x / 2) + rssm.min_std',
     'replay.maxlen': 'nothing: chunks are dataset.length entries',
 }
+# How a run's saved config.yaml from before a rename reads today (Config.load), so old runs resume
+# and evaluate: moved keys keep their value; a retired key goes when its value is what the code now
+# always does (None: any value), and stays otherwise, so resuming names it as a changed setting.
+MOVED = {'gate_prior': 'sparsity.prior', 'gate_free': 'sparsity.free',
+         'gate_scale': 'loss_scales.sparsity'}
+RETIRED = {'rssm.std_act': 'sigmoid2', 'replay.maxlen': None}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
 
 
@@ -197,7 +203,8 @@ class Config(collections.abc.Mapping):
 
   @classmethod
   def load(cls, path):
-    return cls(ruamel.yaml.YAML(typ='safe').load(pathlib.Path(path).read_text()))
+    """A saved config (a run's config.yaml), with keys renamed since it was written upgraded."""
+    return cls(upgrade(ruamel.yaml.YAML(typ='safe').load(pathlib.Path(path).read_text())))
 
   def __getitem__(self, key):
     if key in self._data:
@@ -360,3 +367,24 @@ def parse_or_exit(argv=None, configs=None, prog=None):
   except ConfigError as e:
     print(f'error: {e}', file=sys.stderr)
     raise SystemExit(2) from None
+
+
+def upgrade(mapping):
+  """A saved config's nested mapping with MOVED keys moved and RETIRED keys dropped (see above);
+  `rssm.discrete` (K classes, or False for Gaussian latents) becomes rssm.latent and rssm.classes."""
+  if not isinstance(mapping, dict):
+    return mapping
+  flat = {key: value for key, value in _items(mapping)}
+  for old, new in MOVED.items():
+    if old in flat and new not in flat:
+      flat[new] = flat.pop(old)
+  for old, value in RETIRED.items():
+    if old in flat and (value is None or flat[old] == value):
+      del flat[old]
+  if 'rssm.discrete' in flat and 'rssm.latent' not in flat:
+    classes = flat.pop('rssm.discrete')
+    flat['rssm.latent'] = 'categorical' if classes else 'gaussian'
+    if classes:
+      flat['rssm.classes'] = classes
+  return {key: value for key, value in flat.items()   # no empty group left where keys moved in
+          if value != {} or not any(other.startswith(key + '.') for other in flat)}

@@ -113,13 +113,17 @@ class PatchConv2D(keras.layers.Conv2D):
   """A VALID Conv2D computed as one matmul over its input patches, for layers with few output
   pixels (the encoder's last: 6x6 -> 2x2). The same variables and function as keras Conv2D; on the
   Intel CPU oneDNN ran this layer's convolution and its gradients at ~100 GFLOP/s, a third of its
-  matmul rate (bench/train_step.py --breakdown)."""
+  matmul rate (bench/train_step.py --breakdown). The patches are one gather of the flattened pixels,
+  so the backward pass is one segment sum (one strided slice per patch row cost ~40 ms more per
+  step at `upstream_dmc` in slice gradients)."""
 
   def call(self, x):
     (kh, kw), (sh, sw) = self.kernel_size, self.strides
-    oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
-    patches = tf.stack([x[:, sh * p:sh * p + kh, sw * q:sw * q + kw, :]
-                        for p in range(oh) for q in range(ow)], 1)        # (B, oh ow, kh, kw, C)
+    height, width, channels = x.shape[1:]
+    oh, ow = (height - kh) // sh + 1, (width - kw) // sw + 1
+    pixels = [(sh * p + i) * width + sw * q + j                            # (oh ow kh kw,)
+              for p in range(oh) for q in range(ow) for i in range(kh) for j in range(kw)]
+    patches = tf.gather(tf.reshape(x, [-1, height * width, channels]), pixels, axis=1)
     kernel = tf.reshape(tf.cast(self.kernel, x.dtype), [-1, self.filters])  # (kh kw C, F)
     y = tf.matmul(tf.reshape(patches, [-1, kernel.shape[0]]), kernel)
     y = tf.reshape(y, [-1, oh, ow, self.filters])

@@ -56,3 +56,29 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
   path.write_bytes(b'not a zip')
   with pytest.raises(checkpoint.CheckpointError, match='cannot be read'):
     checkpoint.load(path, [])
+
+
+def test_loads_by_name_whatever_the_order_of_the_variables(tmp_path):
+  """A checkpoint written before the model listed its variables in another order still restores
+  each value to the variable of its name (runs survive a code update that reorders modules)."""
+  agent = _agent()
+  agent.train(random_batch(batch=4, length=10, action_dim=2))
+  variables = agent.checkpoint_variables
+  path = checkpoint.save(tmp_path / 'c.npz', variables[::-1])
+  fresh = _agent()
+  checkpoint.load(path, fresh.checkpoint_variables)
+  for var, value in zip(fresh.checkpoint_variables, variables):
+    np.testing.assert_array_equal(var.numpy(), value.numpy())
+
+
+def test_missing_variables_are_named_and_a_truncated_file_is_a_clear_error(tmp_path):
+  variables = _agent().checkpoint_variables
+  path = checkpoint.save(tmp_path / 'c.npz', variables[:-2])
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=r'not in the checkpoint: critic/critic_out_bias_velocity, critic_updates'):
+    checkpoint.load(path, variables)
+  with np.load(path) as file:
+    arrays = {key: file[key] for key in file.files if key != 'var00003'}
+  np.savez(tmp_path / 'cut.npz', **arrays)
+  with pytest.raises(checkpoint.CheckpointError, match="incomplete.*var00003"):
+    checkpoint.load(tmp_path / 'cut.npz', variables[:-2])

@@ -119,5 +119,6 @@ def test_evaluate_refuses_bad_logdirs_in_one_line(trained, tmp_path):
   text = (copy / 'config.yaml').read_text().replace('deter: 32', 'deter: 48')
   (copy / 'config.yaml').write_text(text)   # as if the logdir held another model's config
   one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint', 'vsg on dmc_cartpole_balance')
-  (copy / 'config.yaml').write_text('gate_prior: 0.3\n')
-  one_line_error(run('evaluate.py', '--logdir', copy), 'gate_prior', 'sparsity.prior')
+  # A retired setting the code no longer offers (renamed keys are upgraded: configlib.upgrade).
+  (copy / 'config.yaml').write_text('rssm: {std_act: softplus}\n')
+  one_line_error(run('evaluate.py', '--logdir', copy), 'rssm.std_act', 'always 2 sigmoid')

@@ -93,6 +93,27 @@ def test_harmless_changes_are_allowed_and_said(tmp_path):
   assert train.check_resume(tmp_path, config) == 'eval_every 400 -> 800, steps 2000 -> 9000'
 
 
+def test_a_run_saved_before_keys_were_renamed_or_added_resumes(tmp_path):
+  """config.yaml of older code: gate_* keys (now sparsity.* and loss_scales.sparsity), the retired
+  rssm.std_act and replay.maxlen, rssm.discrete, and no env_timeout (added later)."""
+  config = saved_run(tmp_path, '--configs', 'dmc', 'vsg', 'debug')
+  old = config.to_dict()
+  old['gate_prior'], old['gate_free'] = old['sparsity'].pop('prior'), old['sparsity'].pop('free')
+  old['gate_scale'] = old['loss_scales'].pop('sparsity')
+  old['rssm']['std_act'], old['replay']['maxlen'] = 'sigmoid2', 50
+  old['rssm']['discrete'] = old['rssm'].pop('classes')
+  del old['rssm']['latent'], old['env_timeout']
+  files.write_atomic(tmp_path / 'config.yaml', lambda f: f.write(json.dumps(old).encode()))
+  upgraded = configlib.Config.load(tmp_path / 'config.yaml').flat
+  assert upgraded == {key: value for key, value in config.flat.items() if key != 'env_timeout'}
+  assert train.check_resume(tmp_path, config) == f'env_timeout (none) -> {config.env_timeout}'
+  # A retired key whose value the code no longer offers is a changed setting, not a silent drop.
+  old['rssm']['std_act'] = 'softplus'
+  files.write_atomic(tmp_path / 'config.yaml', lambda f: f.write(json.dumps(old).encode()))
+  with pytest.raises(SystemExit):
+    train.check_resume(tmp_path, config)
+
+
 # --- 2. Values that cannot work: refused at parse time, before a logdir or TensorFlow
 
 @pytest.mark.parametrize('flag, value, message', [
