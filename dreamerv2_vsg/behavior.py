@@ -128,8 +128,9 @@ class ActorCritic(tfutils.Module):
   def _update_slow_target(self):
     """Hard copy of the critic every `slow_target_update` updates, starting at update 0 (spec d.5)."""
     if self.config.slow_target:
-      if self.updates % self.config.slow_target_update == 0:
+      def update():
         mix = tf.where(self.updates == 0, 1.0, self.config.slow_target_fraction)
         for source, target in zip(self.critic.variables, self.slow_critic.variables):
           target.assign(mix * source + (1 - mix) * target)
+      tf.cond(self.updates % self.config.slow_target_update == 0, update, lambda: None)
     self.updates.assign_add(1)
