@@ -10,6 +10,11 @@ step the checkpoint was written at. Nothing is written into LOGDIR.
                  ShapeHerd: the whole arena), at the env's frame rate
   --gates PATH   .png: the first episode's sparse gates (VSG, SVSG), units (rows) x agent steps
                  (columns), white where a unit updated
+  --openloop     the world model's open-loop predictions on the played episodes: windows of
+                 OPENL_CONTEXT observed + IMAG_HORIZON imagined steps (the actor's horizon), the
+                 recorded actions driving the prior; adds "openloop" to the JSON line: per imagined
+                 step the reward's mean absolute error and the image's squared error per pixel, and
+                 over windows the true and predicted imagined reward sums and their correlation
 
 A missing or unreadable config or checkpoint, or a checkpoint that does not fit the config (another
 method or size), is one line on stderr and exit code 2.
@@ -53,6 +58,8 @@ def parse_args(argv):
   parser.add_argument('--episodes', type=int, default=1)
   parser.add_argument('--video', type=pathlib.Path, help='.mp4 or .gif')
   parser.add_argument('--gates', type=pathlib.Path, help='.png: the first episode\'s gates')
+  parser.add_argument('--openloop', action='store_true',
+                      help="the world model's open-loop reward and image errors on the episodes")
   parser.add_argument('--seed', type=int, help='seed of the evaluation envs (default: the run\'s)')
   parser.add_argument('--verbose', action='store_true', help="show TensorFlow's start-up notices")
   args = parser.parse_args(argv)
@@ -75,6 +82,36 @@ def side_by_side(view, scene):
   big = np.pad(big, ((pad // 2, pad - pad // 2), (0, 0), (0, 0)), constant_values=255)
   frame = np.concatenate([big, np.full((height, 8, 3), 255, np.uint8), scene], 1)
   return np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)))
+
+
+OPENL_CONTEXT = 5
+KEYS = ('image', 'action', 'reward', 'is_first', 'is_terminal')
+
+
+def openl_windows(episodes, length):
+  """Consecutive non-overlapping windows of `length` steps from every episode, each starting like a
+  replayed sequence (is_first on its first step), as one batch."""
+  windows = [{k: episode[k][start:start + length] for k in KEYS}
+             for episode in episodes
+             for start in range(0, len(episode['reward']) - length + 1, length)]
+  if not windows:
+    fail(f'--openloop needs an episode of at least {length} agent steps')
+  batch = {k: np.stack([w[k] for w in windows]) for k in KEYS}
+  batch['is_first'][:, 0] = True
+  return batch
+
+
+def openl_summary(agent, episodes, horizon):
+  """Open-loop errors of the world model on `episodes` (see --openloop)."""
+  data = openl_windows(episodes, OPENL_CONTEXT + horizon)
+  errors = agent.openl_errors(data)
+  imagined = slice(OPENL_CONTEXT, None)
+  true, pred = data['reward'][:, imagined], errors['reward'][:, imagined]
+  return {'windows': len(true), 'context': OPENL_CONTEXT, 'horizon': horizon,
+          'reward_mae': np.abs(pred - true).mean(0).round(4).tolist(),
+          'image_mse': errors['image_mse'][:, imagined].mean(0).round(5).tolist(),
+          'reward_sum_true': float(true.sum(1).mean()), 'reward_sum_pred': float(pred.sum(1).mean()),
+          'reward_sum_corr': float(np.corrcoef(true.sum(1), pred.sum(1))[0, 1])}
 
 
 def write_video(path, frames, fps):
@@ -135,8 +172,7 @@ def main(argv=None):
       write_video(args.video, frames, fps)
       print(f'{args.video}: {len(frames)} frames at {fps:.1f} frames/s', flush=True)
     if args.gates:
-      data = {k: episodes[0][k][None] for k in ('image', 'action', 'reward', 'is_first',
-                                                'is_terminal')}
+      data = {k: episodes[0][k][None] for k in KEYS}
       report = agent.gate_report(data)
       from PIL import Image
       args.gates.parent.mkdir(parents=True, exist_ok=True)
@@ -144,12 +180,15 @@ def main(argv=None):
       print(f'{args.gates}: {report["units_time"].shape[1]} units x {len(data["image"][0])} steps, '
             f'open rate {report["unit_open_rate"].mean():.3f}, {report["always_closed"]:.0f} '
             f'units never opened', flush=True)
+    openloop = openl_summary(agent, episodes, config.imag_horizon) if args.openloop else None
   finally:
     batch.close()
   returns = [float(episode['reward'].sum()) for episode in episodes]
-  print(json.dumps({'task': config.task, 'method': config.method, 'step': step,
-                    'episodes': len(returns), 'returns': returns,
-                    'mean': float(np.mean(returns)), 'std': float(np.std(returns))}))
+  result = {'task': config.task, 'method': config.method, 'step': step, 'episodes': len(returns),
+            'returns': returns, 'mean': float(np.mean(returns)), 'std': float(np.std(returns))}
+  if openloop:
+    result['openloop'] = openloop
+  print(json.dumps(result))
 
 
 if __name__ == '__main__':

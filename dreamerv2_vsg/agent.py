@@ -25,6 +25,7 @@ class Agent(tfutils.Module):
     self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='agent.train')
     self._report = tfutils.TracedFunction(self.wm.openl_video, name='agent.report')
     self._gate_report = tfutils.TracedFunction(self.wm.gate_report, name='agent.gate_report')
+    self._openl_errors = tfutils.TracedFunction(self.wm.openl_errors, name='agent.openl_errors')
     self._built = False
 
   def build(self):
@@ -83,6 +84,12 @@ class Agent(tfutils.Module):
     self.build()
     report = self._gate_report({k: tf.convert_to_tensor(v) for k, v in data.items()})
     return {k: v.numpy() for k, v in report.items()}
+
+  def openl_errors(self, data):
+    """WorldModel.openl_errors as numpy arrays."""
+    self.build()
+    errors = self._openl_errors({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    return {k: v.numpy() for k, v in errors.items()}
 
   @property
   def checkpoint_variables(self):

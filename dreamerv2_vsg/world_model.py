@@ -156,25 +156,36 @@ class WorldModel(tfutils.Module):
     return {'unit_open_rate': tf.reduce_mean(gate, [0, 1]), 'units_time': gate[0],
             'always_closed': tf.reduce_mean(tf.reduce_sum(closed, -1))}
 
+  def open_loop(self, data, context=5):
+    """Observes `context` steps, then imagines the rest from the recorded actions (spec a.9).
+    `data` is preprocessed; returns the features (B, T, F): posteriors, then priors."""
+    dyn = self.dynamics
+    post, _ = dyn.observe(self.encoder(data['image'][:, :context]), data['action'][:, :context],
+                          data['is_first'][:, :context])
+    start = {k: v[:, -1] for k, v in post.items()}
+    prior = dyn.imagine(data['action'][:, context:], start)
+    return tf.concat([dyn.get_feat(post), dyn.get_feat(prior)], 1)
+
   def openl_video(self, data, context=5, count=6):
     """Open-loop prediction (spec a.9): observe `context` frames, imagine the rest from the recorded
     actions, decode. Returns (T, H, 3 W, C) float frames in [0, 1]: truth | model | error."""
     data = self.preprocess({k: v[:count] for k, v in data.items()})
-    dyn = self.dynamics
-    embed = self.encoder(data['image'])
-    post, _ = dyn.observe(embed[:, :context], data['action'][:, :context],
-                          data['is_first'][:, :context])
-    recon = self.heads['decoder'](dyn.get_feat(post)).mode()
-    start = {k: v[:, -1] for k, v in post.items()}
-    prior = dyn.imagine(data['action'][:, context:], start)
-    openl = self.heads['decoder'](dyn.get_feat(prior)).mode()
-    model = tf.concat([recon, openl], 1) + 0.5
+    model = tf.cast(self.heads['decoder'](self.open_loop(data, context)).mode(), tf.float32) + 0.5
     truth = tf.cast(data['image'], tf.float32) + 0.5
     error = (model - truth + 1) / 2
     video = tf.concat([truth, model, error], 3)                  # (B, T, H, 3W, C)
     video = tf.concat(tf.unstack(video, axis=0), 1)              # batch side by side vertically
     return tf.clip_by_value(video, 0.0, 1.0)
 
+  def openl_errors(self, data, context=5):
+    """What the model predicts open loop (as open_loop) against the truth, per step (B, T):
+    `reward` the reward head's mode, `image_mse` the decoder's squared error per pixel in [0, 1]
+    units (the first `context` steps are posterior reconstructions)."""
+    data = self.preprocess(data)
+    feat = self.open_loop(data, context)
+    image = tf.cast(self.heads['decoder'](feat).mode(), tf.float32)
+    mse = tf.reduce_mean(tf.square(image - tf.cast(data['image'], tf.float32)), [2, 3, 4])
+    return {'reward': tf.cast(self.heads['reward'](feat).mode(), tf.float32), 'image_mse': mse}
 
 def make_dynamics(config, precision=None):
   """The dynamics model a config asks for: the RSSM (with rssm.cell) or SVSG."""

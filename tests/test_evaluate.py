@@ -92,10 +92,30 @@ def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(train
     assert picture.size[1] >= 32 and picture.mode == 'L'
   assert snapshot(logdir) == before
   mp4 = tmp_path / 'policy.mp4'
-  assert run('evaluate.py', '--logdir', logdir, '--episodes', 2, '--video', mp4).returncode == 0
+  result = run('evaluate.py', '--logdir', logdir, '--episodes', 2, '--video', mp4, '--openloop')
+  assert result.returncode == 0, result.stderr[-3000:]
+  openloop = json.loads(result.stdout.strip().splitlines()[-1])['openloop']
+  horizon = openloop['horizon']                # debug's imag_horizon; 41 entries per episode
+  assert openloop['windows'] == 2 * (41 // (5 + horizon)) and openloop['context'] == 5
+  assert len(openloop['reward_mae']) == len(openloop['image_mse']) == horizon
+  assert all(0 <= v < 10 for v in openloop['reward_mae'] + openloop['image_mse'])
+  assert -1 <= openloop['reward_sum_corr'] <= 1 or np.isnan(openloop['reward_sum_corr'])
   import imageio.v2 as imageio
   reader = imageio.get_reader(mp4)
   assert reader.count_frames() == 2 * 40 and reader.get_meta_data()['fps'] == 50
+
+
+def test_openloop_windows_cut_episodes_into_replay_like_sequences():
+  sys.path.insert(0, str(ROOT))
+  import evaluate
+  episode = {k: np.zeros((45, 2)) for k in ('image', 'action', 'is_terminal')}
+  episode['reward'] = np.arange(45.0)
+  episode['is_first'] = np.arange(45) == 0
+  batch = evaluate.openl_windows([episode, episode], 20)
+  assert batch['reward'].shape == (4, 20) and batch['action'].shape == (4, 20, 2)
+  assert batch['reward'][:, 0].tolist() == [0, 20, 0, 20]          # 2 whole windows per episode
+  assert batch['is_first'][:, 0].all() and not batch['is_first'][:, 1:].any()
+  assert episode['is_first'][20] == False                         # the episode is not changed
 
 
 def one_line_error(result, *parts):
