@@ -179,7 +179,8 @@ def main(argv=None):
       Image.fromarray(gate_picture(report['units_time'])[..., 0]).save(args.gates)
       print(f'{args.gates}: {report["units_time"].shape[1]} units x {len(data["image"][0])} steps, '
             f'open rate {report["unit_open_rate"].mean():.3f}, {report["always_closed"]:.0f} '
-            f'units never opened', flush=True)
+            f'units never opened, gate probability std over time {report["prob_time_std"]:.3f}',
+            flush=True)
     openloop = openl_summary(agent, episodes, config.imag_horizon) if args.openloop else None
   finally:
     batch.close()

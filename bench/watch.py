@@ -64,6 +64,7 @@ def main(argv):
       logger.histogram('gate_unit_open_rate', report['unit_open_rate'])
       logger.image('gate_units_time', gate_picture(report['units_time']))
       logger.scalar('gate_always_closed', report['always_closed'])
+      logger.scalar('gate_prob_time_std', report['prob_time_std'])
       logger.write()
 
     result['policy_video_s'] = median_time(video, args.repeats)

@@ -332,6 +332,7 @@ class Loop:
         self.logger.histogram('gate_unit_open_rate', gates['unit_open_rate'])
         self.logger.image('gate_units_time', gate_picture(gates['units_time']))
         self.logger.scalar('gate_always_closed', gates['always_closed'])
+        self.logger.scalar('gate_prob_time_std', gates['prob_time_std'])
       self.logger.write(fps=True)
 
   def _log_episode(self, mode):

@@ -148,13 +148,17 @@ class WorldModel(tfutils.Module):
   def gate_report(self, data, count=6):
     """What the gates of a gated model did on `count` replayed sequences (posterior, spec b.7):
     unit_open_rate (D,) each unit's open rate over them, units_time (T, D) the gates of the first
-    sequence, always_closed the mean number of units that stayed closed through a whole sequence."""
+    sequence, always_closed the mean number of units that stayed closed through a whole sequence,
+    prob_time_std how much a unit's gate probability u~ moves over a sequence (std over time, mean
+    over units and sequences): near 0, the gates ignore their inputs and act as a fixed-rate random
+    mask."""
     data = self.preprocess({k: v[:count] for k, v in data.items()})
     post, _ = self.dynamics.observe(self.encoder(data['image']), data['action'], data['is_first'])
     gate = tf.cast(post['gate'], tf.float32)                     # (B, T, D)
     closed = tf.cast(tf.reduce_max(gate, 1) == 0, tf.float32)    # (B, D): never opened
     return {'unit_open_rate': tf.reduce_mean(gate, [0, 1]), 'units_time': gate[0],
-            'always_closed': tf.reduce_mean(tf.reduce_sum(closed, -1))}
+            'always_closed': tf.reduce_mean(tf.reduce_sum(closed, -1)),
+            'prob_time_std': tf.reduce_mean(tf.math.reduce_std(post['gate_prob'], 1))}
 
   def open_loop(self, data, context=5):
     """Observes `context` steps, then imagines the rest from the recorded actions (spec a.9).

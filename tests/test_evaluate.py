@@ -66,6 +66,7 @@ def test_tensorboard_holds_policy_videos_and_gate_summaries(trained):
   picture = seen['gate_units_time'][-1].image
   assert picture.encoded_image_string[1:4] == b'PNG' and picture.height >= 32
   assert 0 <= seen['gate_always_closed'][-1].simple_value <= 32
+  assert 0 < seen['gate_prob_time_std'][-1].simple_value < 0.5   # std of a probability
 
 
 def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(trained, tmp_path):
@@ -81,6 +82,7 @@ def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(train
   assert summary['step'] == 600 and summary['episodes'] == 2 and len(summary['returns']) == 2
   assert summary['mean'] == pytest.approx(np.mean(summary['returns']))
   assert sum(line.startswith('episode ') for line in lines) == 2
+  assert 'units never opened, gate probability std over time 0.' in result.stdout
   from PIL import Image
   with Image.open(video) as gif:   # 50 agent steps per second on cartpole; a GIF merges repeats
     durations = []
