@@ -15,6 +15,9 @@ step the checkpoint was written at. Nothing is written into LOGDIR.
                  recorded actions driving the prior; adds "openloop" to the JSON line: per imagined
                  step the reward's mean absolute error and the image's squared error per pixel, and
                  over windows the true and predicted imagined reward sums and their correlation
+  --openloop_from DIR  the same on the newest N (--episodes) training episodes another run (or this
+                 one) stored in DIR/train_episodes, so two models can be held against the same data;
+                 plays nothing, and the JSON line has no returns
 
 A missing or unreadable config or checkpoint, or a checkpoint that does not fit the config (another
 method or size), is one line on stderr and exit code 2.
@@ -60,11 +63,16 @@ def parse_args(argv):
   parser.add_argument('--gates', type=pathlib.Path, help='.png: the first episode\'s gates')
   parser.add_argument('--openloop', action='store_true',
                       help="the world model's open-loop reward and image errors on the episodes")
+  parser.add_argument('--openloop_from', type=pathlib.Path,
+                      help='a logdir whose newest stored training episodes --openloop uses instead')
   parser.add_argument('--seed', type=int, help='seed of the evaluation envs (default: the run\'s)')
   parser.add_argument('--verbose', action='store_true', help="show TensorFlow's start-up notices")
   args = parser.parse_args(argv)
   if args.episodes < 1:
     parser.error(f'--episodes must be >= 1, got {args.episodes}')
+  if args.openloop_from and (args.video or args.gates):
+    parser.error('--openloop_from plays no episodes: drop --video and --gates')
+  args.openloop = args.openloop or bool(args.openloop_from)
   if args.video and args.video.suffix.lower() not in VIDEO_TYPES:
     parser.error(f'--video must end in {" or ".join(VIDEO_TYPES)}, got {args.video}')
   if args.gates and args.gates.suffix.lower() != '.png':
@@ -114,6 +122,20 @@ def openl_summary(agent, episodes, horizon):
           'reward_sum_corr': float(np.corrcoef(true.sum(1), pred.sum(1))[0, 1])}
 
 
+def stored_episodes(logdir, count, image_shape, action_dim):
+  """The newest `count` training episodes in LOGDIR/train_episodes, checked against the model."""
+  from common.replay import newest_episodes
+  directory = logdir / 'train_episodes'
+  episodes = newest_episodes(directory, count) if directory.is_dir() else []
+  if not episodes:
+    fail(f'--openloop_from: no readable episodes in {directory}')
+  shapes = {(e['image'].shape[1:], e['action'].shape[1]) for e in episodes}
+  if shapes != {(tuple(image_shape), action_dim)}:
+    fail(f'--openloop_from: episodes in {directory} have (image shape, action size) {sorted(shapes)}, '
+         f'the model wants {(tuple(image_shape), action_dim)}')
+  return episodes
+
+
 def write_video(path, frames, fps):
   path.parent.mkdir(parents=True, exist_ok=True)
   if path.suffix.lower() == '.gif':
@@ -154,6 +176,13 @@ def main(argv=None):
     if args.gates and not agent.wm.dynamics.gated:
       fail(f'--gates: {config.method} has no sparse gates (only VSG and SVSG do)')
     env, frames, episodes = batch[0], [], []
+    if args.openloop_from:
+      stored = stored_episodes(args.openloop_from, args.episodes, batch.obs_space['image'].shape,
+                               agent.action_dim)
+      print(json.dumps({'task': config.task, 'method': config.method, 'step': step,
+                        'openloop_from': str(args.openloop_from), 'episodes': len(stored),
+                        'openloop': openl_summary(agent, stored, config.imag_horizon)}))
+      return
 
     def record(transition, worker):
       if args.video and not transition['is_last']:  # the frames the policy acted on

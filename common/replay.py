@@ -160,6 +160,21 @@ class Replay:
       loaded -= _steps(self._episodes.popitem(last=False)[1])
 
 
+def newest_episodes(directory, count):
+  """The newest `count` readable episodes of an episode directory, oldest first (for analyses such
+  as evaluate.py --openloop_from); unreadable files are skipped with a warning, as Replay does."""
+  episodes = []
+  for path in sorted(pathlib.Path(directory).glob('*.npz'), reverse=True):
+    if len(episodes) == count:
+      break
+    episode, problem = _read(path) if _NAME.fullmatch(path.name) else (None, 'not an episode name')
+    if problem:
+      warnings.warn(f'skipping episode file {path}: {problem}', RuntimeWarning, stacklevel=2)
+      continue
+    episodes.append(episode)
+  return episodes[::-1]
+
+
 def _steps(episode):
   return len(episode['is_first']) - 1
 

@@ -102,6 +102,12 @@ def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(train
   assert len(openloop['reward_mae']) == len(openloop['image_mse']) == horizon
   assert all(0 <= v < 10 for v in openloop['reward_mae'] + openloop['image_mse'])
   assert -1 <= openloop['reward_sum_corr'] <= 1 or np.isnan(openloop['reward_sum_corr'])
+  # The same on stored training episodes (another run's, here its own): nothing is played.
+  result = run('evaluate.py', '--logdir', logdir, '--openloop_from', logdir, '--episodes', 3)
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads(result.stdout.strip().splitlines()[-1])
+  assert summary['episodes'] == 3 and 'returns' not in summary and 'episode 1' not in result.stdout
+  assert summary['openloop']['windows'] == 3 * (41 // (5 + horizon))
   import imageio.v2 as imageio
   reader = imageio.get_reader(mp4)
   assert reader.count_frames() == 2 * 40 and reader.get_meta_data()['fps'] == 50
@@ -135,6 +141,8 @@ def test_evaluate_refuses_bad_logdirs_in_one_line(trained, tmp_path):
   copy.mkdir()
   shutil.copy(logdir / 'config.yaml', copy)
   one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint.npz does not exist')
+  one_line_error(run('evaluate.py', '--logdir', logdir, '--openloop_from', copy),
+                 'no readable episodes', 'train_episodes')
   (copy / 'checkpoint.npz').write_bytes(np.random.default_rng(0).bytes(5000))
   one_line_error(run('evaluate.py', '--logdir', copy), 'checkpoint.npz')
   shutil.copy(logdir / 'checkpoint.npz', copy)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from common.replay import Replay
+from common.replay import Replay, newest_episodes
 
 NAME = re.compile(r'\d{8}T\d{12}-[0-9a-f]{32}-(\d+)\.npz')
 
@@ -151,6 +151,19 @@ def test_a_bad_episode_file_is_skipped_with_a_warning_naming_it(tmp_path, corrup
                            'loaded_episodes': 2}
   assert bad.exists()  # never deleted
   assert set(resumed.sample(10, 21)['reward'][:, 0] // 1000) <= {0, 1}
+
+
+def test_newest_episodes_reads_the_last_files_oldest_first_and_skips_bad_ones(tmp_path):
+  replay = Replay(tmp_path)
+  for eid in range(3):
+    replay.add_episode(make_episode(eid, 21))
+  bad = tmp_path / bad_name(20).replace('20000101', '29991231')  # the newest name
+  _truncated_zip(bad, episode_files(tmp_path)[0])
+  with pytest.warns(RuntimeWarning, match=re.escape(str(bad))):
+    episodes = newest_episodes(tmp_path, 2)
+  assert [int(e['reward'][0]) // 1000 for e in episodes] == [1, 2]
+  assert episodes[0]['image'].shape == (21, 8, 8, 3)
+  assert newest_episodes(tmp_path / 'nothing', 2) == []
 
 
 def test_leftover_temporary_files_are_ignored(tmp_path):
