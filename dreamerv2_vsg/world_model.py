@@ -191,6 +191,7 @@ class WorldModel(tfutils.Module):
     mse = tf.reduce_mean(tf.square(image - tf.cast(data['image'], tf.float32)), [2, 3, 4])
     return {'reward': tf.cast(self.heads['reward'](feat).mode(), tf.float32), 'image_mse': mse}
 
+
 def make_dynamics(config, precision=None):
   """The dynamics model a config asks for: the RSSM (with rssm.cell) or SVSG."""
   precision = config.precision if precision is None else precision
