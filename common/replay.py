@@ -140,9 +140,7 @@ class Replay:
     for path, steps in reversed(found):
       if self.capacity and loaded and budget + steps > self.capacity:
         break
-      episode, problem = _read(path)
-      if problem is None and _steps(episode) != steps:
-        problem = f'{_steps(episode) + 1} entries but the name says {steps} steps'
+      episode, problem = _read_named(path, steps)
       if problem:
         warnings.warn(f'Replay: skipping corrupt episode file {path}: {problem}', RuntimeWarning,
                       stacklevel=3)
@@ -167,7 +165,9 @@ def newest_episodes(directory, count):
   for path in sorted(pathlib.Path(directory).glob('*.npz'), reverse=True):
     if len(episodes) == count:
       break
-    episode, problem = _read(path) if _NAME.fullmatch(path.name) else (None, 'not an episode name')
+    match = _NAME.fullmatch(path.name)
+    episode, problem = (_read_named(path, int(match.group(1))) if match
+                        else (None, 'not an episode file name (<time>-<uuid>-<steps>.npz)'))
     if problem:
       warnings.warn(f'skipping episode file {path}: {problem}', RuntimeWarning, stacklevel=2)
       continue
@@ -196,6 +196,14 @@ def _problem(episode):
   if len(set(lengths.values())) != 1 or None in lengths.values() or not lengths['is_first']:
     return f'inconsistent numbers of entries {lengths}'
   return None
+
+
+def _read_named(path, steps):
+  """_read, and the file must hold the `steps` its name says."""
+  episode, problem = _read(path)
+  if problem is None and _steps(episode) != steps:
+    problem = f'{_steps(episode) + 1} entries but the name says {steps} steps'
+  return (None, problem) if problem else (episode, None)
 
 
 def _read(path):

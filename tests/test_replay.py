@@ -164,6 +164,9 @@ def test_newest_episodes_reads_the_last_files_oldest_first_and_skips_bad_ones(tm
   assert [int(e['reward'][0]) // 1000 for e in episodes] == [1, 2]
   assert episodes[0]['image'].shape == (21, 8, 8, 3)
   assert newest_episodes(tmp_path / 'nothing', 2) == []
+  _wrong_name_length(bad, None)                 # readable, but not the steps its name says
+  with pytest.warns(RuntimeWarning, match='the name says 20 steps'):
+    assert [int(e['reward'][0]) // 1000 for e in newest_episodes(tmp_path, 1)] == [2]
 
 
 def test_leftover_temporary_files_are_ignored(tmp_path):
