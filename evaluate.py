@@ -122,16 +122,16 @@ def openl_summary(agent, episodes, horizon):
           'reward_sum_corr': float(np.corrcoef(true.sum(1), pred.sum(1))[0, 1])}
 
 
-def stored_episodes(logdir, count, image_shape, action_dim):
+def stored_episodes(logdir, count, image_shape, action_dim, flag='--openloop_from'):
   """The newest `count` training episodes in LOGDIR/train_episodes, checked against the model."""
   from common.replay import newest_episodes
   directory = logdir / 'train_episodes'
   episodes = newest_episodes(directory, count) if directory.is_dir() else []
   if not episodes:
-    fail(f'--openloop_from: no readable episodes in {directory}')
+    fail(f'{flag}: no readable episodes in {directory}')
   shapes = {(e['image'].shape[1:], e['action'].shape[1]) for e in episodes}
   if shapes != {(tuple(image_shape), action_dim)}:
-    fail(f'--openloop_from: episodes in {directory} have (image shape, action size) {sorted(shapes)}, '
+    fail(f'{flag}: episodes in {directory} have (image shape, action size) {sorted(shapes)}, '
          f'the model wants {(tuple(image_shape), action_dim)}')
   return episodes
 

@@ -26,6 +26,8 @@ class Agent(tfutils.Module):
     self._report = tfutils.TracedFunction(self.wm.openl_video, name='agent.report')
     self._gate_report = tfutils.TracedFunction(self.wm.gate_report, name='agent.gate_report')
     self._openl_errors = tfutils.TracedFunction(self.wm.openl_errors, name='agent.openl_errors')
+    self._actor_gradient = tfutils.TracedFunction(self._actor_gradient_step,
+                                                  name='agent.actor_gradient')
     self._built = False
 
   def build(self):
@@ -90,6 +92,17 @@ class Agent(tfutils.Module):
     self.build()
     errors = self._openl_errors({k: tf.convert_to_tensor(v) for k, v in data.items()})
     return {k: v.numpy() for k, v in errors.items()}
+
+  def actor_gradient(self, data):
+    """The actor's loss gradient (flattened) on imagination from a batch's posterior states, and the
+    mean lambda-return target, as numpy; no update. Each call draws new imagination samples."""
+    self.build()
+    grad, target = self._actor_gradient({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    return grad.numpy(), float(target)
+
+  def _actor_gradient_step(self, data):
+    post = self.wm.posterior(data)
+    return self.behavior.actor_gradient(self.wm, post, data['is_terminal'])
 
   @property
   def checkpoint_variables(self):

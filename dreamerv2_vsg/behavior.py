@@ -61,15 +61,9 @@ class ActorCritic(tfutils.Module):
     start: posterior states (B, T, ...), used as constants; is_terminal: (B, T).
     """
     self._update_slow_target()
-    start = tfutils.map_structure(lambda x: sg(tf.reshape(x, [-1] + x.shape[2:].as_list())), start)
     with tf.GradientTape() as actor_tape:
-      with tf.name_scope('imagine'):   # names the parts in profiles, as in WorldModel.loss
-        seq = world_model.imagine(self.actor, start, tf.reshape(is_terminal, [-1]),
-                                  self.config.imag_horizon)
-      with tf.name_scope('target'):
-        target, value = self.target(seq)
-      with tf.name_scope('actor'):
-        actor_loss, metrics = self.actor_loss(seq, target, value)
+      seq, target, value, actor_loss, metrics = self.imagine_and_score(world_model, start,
+                                                                       is_terminal)
     with tf.GradientTape() as critic_tape:
       with tf.name_scope('critic'):
         critic_loss = self.critic_loss(seq, target)
@@ -79,6 +73,27 @@ class ActorCritic(tfutils.Module):
     metrics.update(reward_mean=tf.reduce_mean(seq['reward']), critic_target=tf.reduce_mean(target),
                    critic_slow=tf.reduce_mean(value))
     return metrics
+
+  def imagine_and_score(self, world_model, start, is_terminal):
+    """Imagined rollouts of every start state (constants), their lambda-return targets, the target
+    critic's values and the actor's loss (Eq. 5) with its metrics."""
+    start = tfutils.map_structure(lambda x: sg(tf.reshape(x, [-1] + x.shape[2:].as_list())), start)
+    with tf.name_scope('imagine'):   # names the parts in profiles, as in WorldModel.loss
+      seq = world_model.imagine(self.actor, start, tf.reshape(is_terminal, [-1]),
+                                self.config.imag_horizon)
+    with tf.name_scope('target'):
+      target, value = self.target(seq)
+    with tf.name_scope('actor'):
+      actor_loss, metrics = self.actor_loss(seq, target, value)
+    return seq, target, value, actor_loss, metrics
+
+  def actor_gradient(self, world_model, start, is_terminal):
+    """The gradient of the actor's loss, flattened, and the mean lambda-return target, without an
+    update (for analyses of how the gradient varies with the imagination's samples)."""
+    with tf.GradientTape() as tape:
+      _, target, _, loss, _ = self.imagine_and_score(world_model, start, is_terminal)
+    grads = tape.gradient(loss, self.actor.trainable_variables)
+    return tf.concat([tf.reshape(g, [-1]) for g in grads], 0), tf.reduce_mean(target)
 
   def target(self, seq):
     """Lambda-returns from the slow critic (spec d.4): targets for s_0 ... s_{H-1}."""

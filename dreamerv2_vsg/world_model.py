@@ -145,6 +145,12 @@ class WorldModel(tfutils.Module):
     seq['weight'] = sg(tf.math.cumprod(tf.concat([tf.ones_like(disc[:1]), disc[:-1]], 0), 0))
     return seq
 
+  def posterior(self, data):
+    """Posterior states (B, T, ...) of a raw batch (uint8 images), sampled as in training."""
+    data = self.preprocess(data)
+    post, _ = self.dynamics.observe(self.encoder(data['image']), data['action'], data['is_first'])
+    return post
+
   def gate_report(self, data, count=6):
     """What the gates of a gated model did on `count` replayed sequences (posterior, spec b.7):
     unit_open_rate (D,) each unit's open rate over them, units_time (T, D) the gates of the first
@@ -152,8 +158,7 @@ class WorldModel(tfutils.Module):
     prob_time_std how much a unit's gate probability u~ moves over a sequence (std over time, mean
     over units and sequences): near 0, the gates ignore their inputs and act as a fixed-rate random
     mask."""
-    data = self.preprocess({k: v[:count] for k, v in data.items()})
-    post, _ = self.dynamics.observe(self.encoder(data['image']), data['action'], data['is_first'])
+    post = self.posterior({k: v[:count] for k, v in data.items()})
     gate = tf.cast(post['gate'], tf.float32)                     # (B, T, D)
     closed = tf.cast(tf.reduce_max(gate, 1) == 0, tf.float32)    # (B, D): never opened
     return {'unit_open_rate': tf.reduce_mean(gate, [0, 1]), 'units_time': gate[0],

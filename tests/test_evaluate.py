@@ -113,6 +113,33 @@ def test_evaluate_plays_writes_video_and_gates_and_leaves_the_logdir_alone(train
   assert reader.count_frames() == 2 * 40 and reader.get_meta_data()['fps'] == 50
 
 
+def test_actor_grads_compares_gradient_draws_without_touching_the_run(trained):
+  logdir = trained[0]
+  before = snapshot(logdir)
+  draws = {}
+  for soft in (False, True):
+    result = run('bench/actor_grads.py', '--logdir', logdir, '--samples', 3,
+                 *(['--soft_gates'] if soft else []))
+    assert result.returncode == 0, result.stderr[-3000:]
+    draws[soft] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert draws[soft]['soft_gates'] == soft and draws[soft]['step'] == 600
+    assert -1 <= draws[soft]['cos_mean'] < 0.9999           # imagination samples differ per draw
+    assert draws[soft]['grad_norm'] > 0 and np.isfinite(draws[soft]['snr'])
+  assert snapshot(logdir) == before
+  result = run('bench/actor_grads.py', '--logdir', logdir, '--samples', 1)
+  assert result.returncode == 2 and '--samples must be >= 2' in result.stderr
+
+
+def test_gradient_consistency_figures():
+  sys.path.insert(0, str(ROOT / 'bench'))
+  import actor_grads
+  figures = actor_grads.consistency([[1.0, 0.0], [0.0, 1.0]])
+  # mean (0.5, 0.5): squared norm 0.5 over a mean squared deviation of 0.5
+  assert figures == pytest.approx({'cos_mean': 0.0, 'snr': 1.0, 'grad_norm': 1.0})
+  figures = actor_grads.consistency([[1.0, 1.0], [2.0, 2.0], [-1.0, -1.0]])
+  assert figures['cos_mean'] == pytest.approx(-1 / 3)
+
+
 def test_openloop_windows_cut_episodes_into_replay_like_sequences():
   sys.path.insert(0, str(ROOT))
   import evaluate
