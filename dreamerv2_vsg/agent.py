@@ -66,7 +66,7 @@ class Agent(tfutils.Module):
   def train(self, data):
     """One update of world model, actor and critic on a replay batch; returns numpy metrics."""
     self.build()
-    metrics = self._train({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    metrics = self._train(tensors(data))
     return {k: float(v) for k, v in metrics.items()}
 
   def _train_step(self, data):
@@ -77,27 +77,27 @@ class Agent(tfutils.Module):
   def report(self, data):
     """Open-loop video prediction frames (T, H, W, C) in [0, 1] for the logger."""
     self.build()
-    return self._report({k: tf.convert_to_tensor(v) for k, v in data.items()}).numpy()
+    return self._report(tensors(data)).numpy()
 
   def gate_report(self, data):
     """WorldModel.gate_report as numpy arrays, or None for a model without gates."""
     if not self.wm.dynamics.gated:
       return None
     self.build()
-    report = self._gate_report({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    report = self._gate_report(tensors(data))
     return {k: v.numpy() for k, v in report.items()}
 
   def openl_errors(self, data):
     """WorldModel.openl_errors as numpy arrays."""
     self.build()
-    errors = self._openl_errors({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    errors = self._openl_errors(tensors(data))
     return {k: v.numpy() for k, v in errors.items()}
 
   def actor_gradient(self, data):
     """The actor's loss gradient (flattened) on imagination from a batch's posterior states, and the
     mean lambda-return target, as numpy; no update. Each call draws new imagination samples."""
     self.build()
-    grad, target = self._actor_gradient({k: tf.convert_to_tensor(v) for k, v in data.items()})
+    grad, target = self._actor_gradient(tensors(data))
     return grad.numpy(), float(target)
 
   def _actor_gradient_step(self, data):
@@ -110,6 +110,11 @@ class Agent(tfutils.Module):
     return (self.wm.variables + self.wm.opt.variables + self.behavior.variables
             + self.behavior.actor_opt.variables + self.behavior.critic_opt.variables
             + [self.behavior.updates])
+
+
+def tensors(data):
+  """A batch dict of arrays as tensors, the input of the traced functions."""
+  return {k: tf.convert_to_tensor(v) for k, v in data.items()}
 
 
 def gate_picture(units_time, min_width=256, min_height=128):
