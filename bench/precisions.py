@@ -20,7 +20,6 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 METHODS = ['dreamerv1', 'dreamerv2', 'vsg', 'vsg_gaussian', 'svsg']
@@ -50,6 +49,7 @@ def conv_kernels(threads=1, repeats=3):
   sys.path.insert(0, str(ROOT))
   import common  # noqa: F401  (turns oneDNN on before TensorFlow loads)
   import tensorflow as tf
+  from common import flops
   tf.config.threading.set_intra_op_parallelism_threads(threads)
   xshape, kshape, strides = [16, 64, 64, 32], [4, 4, 32, 64], [1, 2, 2, 1]
   rows = []
@@ -66,13 +66,7 @@ def conv_kernels(threads=1, repeats=3):
     }
     row = {'dtype': dtype.name}
     for name, kernel in kernels.items():
-      kernel()
-      times = []
-      for _ in range(repeats):
-        start = time.perf_counter()
-        kernel().numpy()
-        times.append(time.perf_counter() - start)
-      row[name + '_s'] = round(min(times), 4)
+      row[name + '_s'] = round(flops.best_seconds(kernel, repeats), 4)
     rows.append(row)
     print(' '.join(f'{key} {value}' for key, value in row.items()), flush=True)
   return rows

@@ -117,14 +117,20 @@ def count_function(function, *args, part=None):
     return count(function.get_concrete_function(*args).graph, part=part)
 
 
-def _best_rate(fn, flops, repeats):
-  fn()   # warm-up: oneDNN primitive creation
+def best_seconds(fn, repeats):
+  """The fastest of `repeats` calls of fn, after one untimed warm-up call (oneDNN primitive
+  creation)."""
+  fn()
   best = float('inf')
   for _ in range(repeats):
     start = time.perf_counter()
     fn()
     best = min(best, time.perf_counter() - start)
-  return flops / best
+  return best
+
+
+def _best_rate(fn, flops, repeats):
+  return flops / best_seconds(fn, repeats)
 
 
 def peaks(matmul_size=4096, repeats=10):
