@@ -104,6 +104,12 @@ def openl_windows(episodes, length):
              for start in range(0, len(episode['reward']) - length + 1, length)]
   if not windows:
     fail(f'--openloop needs an episode of at least {length} agent steps')
+  return stack_windows(windows)
+
+
+def stack_windows(windows):
+  """Equal-length windows cut from episodes as one batch, each starting like a replayed sequence
+  (is_first on its first step)."""
   batch = {k: np.stack([w[k] for w in windows]) for k in KEYS}
   batch['is_first'][:, 0] = True
   return batch
@@ -146,13 +152,28 @@ def write_video(path, frames, fps):
     imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
 
 
-def main(argv=None):
-  args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = load_config(args.logdir, args.seed)
-  path = args.logdir / 'checkpoint.npz'
+def checkpoint_path(logdir):
+  """LOGDIR/checkpoint.npz, or a one-line error when the run has saved none."""
+  path = logdir / 'checkpoint.npz'
   if not path.exists():
     fail(f'{path} does not exist: the run has saved no checkpoint yet (train.py saves one every '
          f'checkpoint_every env steps and when it stops)')
+  return path
+
+
+def restore(agent, path, config):
+  """Loads the checkpoint into the built agent; returns the env step it was saved at."""
+  from common import checkpoint
+  try:
+    return checkpoint.load(path, agent.checkpoint_variables).get('step')
+  except checkpoint.CheckpointError as e:
+    fail(f'{e}; its config.yaml says {config.method} on {config.task}')
+
+
+def main(argv=None):
+  args = parse_args(sys.argv[1:] if argv is None else argv)
+  config = load_config(args.logdir, args.seed)
+  path = checkpoint_path(args.logdir)
   import envs
   try:
     envs.constructor(config.task, config, mode='eval')
@@ -160,7 +181,6 @@ def main(argv=None):
     fail(e)
   from common import quiet
   quiet.import_tensorflow(args.verbose)
-  from common import checkpoint
   from common.driver import Driver
   from dreamerv2_vsg.agent import Agent, gate_picture
 
@@ -169,10 +189,7 @@ def main(argv=None):
     space = batch.act_space['action']
     agent = Agent(config, batch.obs_space, batch.act_space, envs.is_discrete(space))
     agent.build()
-    try:
-      step = checkpoint.load(path, agent.checkpoint_variables).get('step')
-    except checkpoint.CheckpointError as e:
-      fail(f'{e}; its config.yaml says {config.method} on {config.task}')
+    step = restore(agent, path, config)
     if args.gates and not agent.wm.dynamics.gated:
       fail(f'--gates: {config.method} has no sparse gates (only VSG and SVSG do)')
     env, frames, episodes = batch[0], [], []

@@ -37,9 +37,7 @@ def batch_from(episodes, batch, length, rng):
     episode = long_enough[rng.integers(len(long_enough))]
     start = rng.integers(len(episode['reward']) - length + 1)
     windows.append({k: episode[k][start:start + length] for k in evaluate.KEYS})
-  data = {k: np.stack([w[k] for w in windows]) for k in evaluate.KEYS}
-  data['is_first'][:, 0] = True
-  return data
+  return evaluate.stack_windows(windows)
 
 
 def consistency(grads):
@@ -66,9 +64,7 @@ def main(argv):
   if args.samples < 2:
     parser.error(f'--samples must be >= 2 to compare draws, got {args.samples}')
   config = evaluate.load_config(args.logdir, None)
-  path = args.logdir / 'checkpoint.npz'
-  if not path.exists():
-    evaluate.fail(f'{path} does not exist: the run has saved no checkpoint yet')
+  path = evaluate.checkpoint_path(args.logdir)
   source = args.episodes_from or args.logdir
 
   import envs
@@ -80,7 +76,7 @@ def main(argv):
   from common import quiet
   quiet.import_tensorflow(False)
   import tensorflow as tf
-  from common import checkpoint, dists
+  from common import dists
   from dreamerv2_vsg.agent import Agent
 
   if args.soft_gates:
@@ -88,10 +84,7 @@ def main(argv):
   tf.random.set_seed(args.seed)
   agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
   agent.build()
-  try:
-    step = checkpoint.load(path, agent.checkpoint_variables).get('step')
-  except checkpoint.CheckpointError as e:
-    evaluate.fail(f'{e}; its config.yaml says {config.method} on {config.task}')
+  step = evaluate.restore(agent, path, config)
   data = batch_from(episodes, config.dataset.batch, config.dataset.length,
                     np.random.default_rng(args.seed))
   draws = [agent.actor_gradient(data) for _ in range(args.samples)]
