@@ -42,10 +42,11 @@ class Diverged(RuntimeError):
 
 
 class Every:
-  """True once each time `step` passes another multiple of `every` (and on the first call)."""
+  """True once each time `step` passes another multiple of `every` counted from `last`, the step it
+  last fired at; with `last` None, on the first call too, which then anchors the schedule."""
 
-  def __init__(self, every):
-    self._every, self._last = every, None
+  def __init__(self, every, last=None):
+    self._every, self._last = every, last
 
   def __call__(self, step):
     if not self._every:
@@ -90,8 +91,8 @@ class Loop:
     self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
     # Env steps so far: from the saved episodes, or the last metrics row if later (the steps of an
     # episode a kill cut short were taken, so metrics.jsonl never steps back on a resume).
-    self.step = max(self.train_replay.stats['total_steps'] * self.repeat, _last_logged_step(
-        self.logdir / 'metrics.jsonl'))
+    logged_step, self._logged_eval_step = _logged_steps(self.logdir / 'metrics.jsonl')
+    self.step = max(self.train_replay.stats['total_steps'] * self.repeat, logged_step)
     self.logger = Logger(self.logdir, step=self.step)
     self.train_envs = self.eval_envs = None
     try:
@@ -118,7 +119,8 @@ class Loop:
     self._metrics = collections.defaultdict(list)
     self._should_train = Every(config.train_every * self.repeat)
     self._should_log = Every(config.log_every)
-    self._should_eval = Every(config.eval_every)
+    # A resumed run keeps the evaluation schedule of the run it resumes rather than restarting it.
+    self._should_eval = Every(config.eval_every, last=self._logged_eval_step)
     self._should_save = Every(config.checkpoint_every)
     self.evaluated_at = None
     self._updating = False  # whether collected steps trigger updates (only in collect())
@@ -361,20 +363,22 @@ def _close(batch):
       env.close()
 
 
-def _last_logged_step(path):
-  """The step of the last complete row of metrics.jsonl, or 0."""
+def _logged_steps(path):
+  """(the step of the last complete row of metrics.jsonl or 0, the step of its last evaluation or
+  None); metrics.jsonl holds a row per `log_every` env steps, small enough to read whole."""
+  step, eval_step = 0, None
   if not path.is_file():  # absent, or not a file to read (a device, a pipe)
-    return 0
+    return step, eval_step
   try:
-    with path.open('rb') as file:
-      file.seek(0, 2)
-      file.seek(max(0, file.tell() - 65536))
-      lines = file.read().split(b'\n')[:-1]   # the part after the last newline may be cut short
-    for line in reversed(lines):
-      try:
-        return int(json.loads(line)['step'])
-      except (ValueError, KeyError, TypeError):
-        continue
+    lines = path.read_bytes().split(b'\n')[:-1]   # the part after the last newline may be cut short
   except OSError:
-    pass
-  return 0
+    return step, eval_step
+  for line in lines:
+    try:
+      row = json.loads(line)
+      step = int(row['step'])
+    except (ValueError, KeyError, TypeError):
+      continue
+    if 'eval_return' in row:
+      eval_step = step
+  return step, eval_step

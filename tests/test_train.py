@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from dreamerv2_vsg import loop
 from tests.conftest import METHODS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -68,18 +69,41 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
   killed_step = max(r['step'] for r in rows_before)
   episodes_before = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
   saved_steps = 40 * len(episodes_before) * 2
-  result = train(tmp_path, *args, '--steps', str(saved_steps + 400))
+  start = max(saved_steps, killed_step)
+  result = train(tmp_path, *args, '--steps', str(start + 800))  # two evaluation periods
   assert result.returncode == 0, result.stderr[-3000:]
   # The step goes on from the saved episodes, or from the last metrics row where that is later.
-  assert f'starting at env step {max(saved_steps, killed_step)}' in result.stdout
+  assert f'starting at env step {start}' in result.stdout
   assert 'resumed from' in result.stdout and 'pretrain' not in result.stdout
   after = rows(tmp_path)
   assert after[:len(rows_before)] == rows_before                      # old rows kept as they were
-  assert max(r['step'] for r in after) >= saved_steps + 400 > killed_step
+  assert max(r['step'] for r in after) >= start + 800
   assert [r['step'] for r in after] == sorted(r['step'] for r in after)   # never steps back
+  # The evaluation schedule goes on from the killed run's (every 400 env steps from the first one,
+  # within one 10-env-step collection) instead of restarting at the resume step; the last evaluation
+  # is the final policy's.
+  evals = [r['step'] for r in after if 'eval_return' in r]
+  resumed = [step for step in evals[:-1] if step >= start]
+  assert resumed and all((step - evals[0]) % 400 < 10 for step in resumed), evals
   episodes_after = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
   assert set(episodes_before) < set(episodes_after)      # nothing lost, nothing rewritten
   assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
+
+
+def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
+  # The killed run evaluated at 2500 and 7500 (every 5000 from the end of prefill) and logged up to
+  # 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation is at 12500.
+  metrics = tmp_path / 'metrics.jsonl'
+  assert loop._logged_steps(metrics) == (0, None)
+  metrics.write_text('{"step": 2500, "eval_return": 3.0}\n{"step": 5000, "train_return": 1.0}\n'
+                     '{"step": 7500, "eval_return": 9.0}\n{"step": 9000, "model_loss": 2.0}\n'
+                     '{"step": 9500, "eval_ret')
+  anchor = loop._logged_steps(metrics)
+  assert anchor == (9000, 7500)
+  every = loop.Every(5000, last=anchor[1])
+  assert [step for step in range(9000, 23000, 10) if every(step)] == [12500, 17500, 22500]
+  fresh = loop.Every(5000)           # a new run: the first call fires and anchors the schedule
+  assert [step for step in range(2500, 13000, 10) if fresh(step)] == [2500, 7500, 12500]
 
 
 def test_unknown_task_is_a_clear_error(tmp_path):
