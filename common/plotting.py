@@ -162,8 +162,14 @@ def _bars(ax, finals, tasks, colour, sources):
   return len(entries)
 
 
+LEGEND_ROW = 0.22       # inches per legend row at legend.fontsize 10
+LEGEND_ROWS_FREE = 4    # rows that the 0.9 inches below the panels already hold
+
+
 def _legend(fig, handles, width):
-  """One column per method (its sources below each other) when that fits the figure's width."""
+  """One column per method (its sources below each other) when that fits the figure's width.
+
+  Returns the legend's number of rows."""
   columns = {}
   for (order, si, label), handle in sorted(handles.items()):
     columns.setdefault(order[1], []).append((label, handle))
@@ -179,6 +185,7 @@ def _legend(fig, handles, width):
     ncol = max(1, min(len(entries), int(width // (0.75 + 0.075 * longest))))
   labels, artists = zip(*entries)
   fig.legend(artists, labels, loc='outside lower center', ncol=ncol, frameon=False)
+  return math.ceil(len(entries) / ncol)
 
 
 def draw(stem, kind, curves, sources, cols, finals):
@@ -215,7 +222,9 @@ def draw(stem, kind, curves, sources, cols, finals):
         ax.remove()
       ylabel = 'Return'
     handles = _panels(axes[:n], tasks, curves, colour, style, sources, ncols, ylabel)
-    _legend(fig, handles, width)
+    legend_rows = _legend(fig, handles, width)
+    # A long legend (one narrow panel, many methods) gets its own room instead of squashing the panels.
+    fig.set_figheight(fig.get_figheight() + LEGEND_ROW * max(0, legend_rows - LEGEND_ROWS_FREE))
     fig.draw_without_rendering()  # lay out once, then keep those positions for both files
     fig.set_layout_engine('none')
     fig.savefig(f'{stem}.png', dpi=150)

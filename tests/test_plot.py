@@ -250,3 +250,18 @@ def test_an_unwritable_outdir_is_a_one_line_error(tmp_path, capsys):
   assert exit_info.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith(f'error: cannot write to --outdir {tmp_path}/file/plots')
+
+
+def test_a_long_legend_makes_the_figure_taller_not_the_panel_smaller(tmp_path):
+  # One panel and long method names: one legend entry per row, 8 rows, more than the base height holds.
+  from PIL import Image
+  heights = {}
+  for count in (2, 8):
+    for k in range(count):
+      write_run(tmp_path / str(count), 'dmc_walker_walk', f'vsg_ablation_number_{k}', 0,
+                evals([1e4, 2e4, 3e4], [10.0 * k, 20.0, 30.0]))
+    plot.main([str(tmp_path / str(count)), '--outdir', str(tmp_path / f'out{count}')])
+    with Image.open(tmp_path / f'out{count}' / 'dmc.png') as image:
+      heights[count] = image.size[1]
+  # 4 rows beyond the free ones, 0.22 inches each at 150 dpi.
+  assert heights[8] - heights[2] == pytest.approx(4 * 0.22 * 150, abs=2)
