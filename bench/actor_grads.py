@@ -40,6 +40,34 @@ def batch_from(episodes, batch, length, rng):
   return evaluate.stack_windows(windows)
 
 
+def load(logdir, source, episodes, seed, soft_gates=False):
+  """(agent restored from logdir's final checkpoint, a seeded batch cut from the newest `episodes`
+  training episodes of `source`, the checkpoint's env step)."""
+  config = evaluate.load_config(logdir, None)
+  path = evaluate.checkpoint_path(logdir)
+  import envs
+  batch = envs.make_batch(config.task, config, 1, mode='eval')   # for the spaces only
+  obs_space, act_space = batch.obs_space, batch.act_space
+  batch.close()
+  stored = evaluate.stored_episodes(source, episodes, obs_space['image'].shape,
+                                    int(act_space['action'].shape[0]), '--episodes_from')
+  from common import quiet
+  quiet.import_tensorflow(False)
+  import tensorflow as tf
+  from common import dists
+  from dreamerv2_vsg.agent import Agent
+
+  if soft_gates:
+    dists.sample_bernoulli = lambda probs: probs      # VSGCell.gate reads it from the module
+  tf.random.set_seed(seed)
+  agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
+  agent.build()
+  step = evaluate.restore(agent, path, config)
+  data = batch_from(stored, config.dataset.batch, config.dataset.length,
+                    np.random.default_rng(seed))
+  return agent, data, step
+
+
 def consistency(grads):
   """cos_mean, snr and grad_norm of a (samples, params) array of gradients."""
   grads = np.asarray(grads, np.float64)
@@ -63,30 +91,8 @@ def main(argv):
   args = parser.parse_args(argv)
   if args.samples < 2:
     parser.error(f'--samples must be >= 2 to compare draws, got {args.samples}')
-  config = evaluate.load_config(args.logdir, None)
-  path = evaluate.checkpoint_path(args.logdir)
   source = args.episodes_from or args.logdir
-
-  import envs
-  batch = envs.make_batch(config.task, config, 1, mode='eval')   # for the spaces only
-  obs_space, act_space = batch.obs_space, batch.act_space
-  batch.close()
-  episodes = evaluate.stored_episodes(source, args.episodes, obs_space['image'].shape,
-                                      int(act_space['action'].shape[0]), '--episodes_from')
-  from common import quiet
-  quiet.import_tensorflow(False)
-  import tensorflow as tf
-  from common import dists
-  from dreamerv2_vsg.agent import Agent
-
-  if args.soft_gates:
-    dists.sample_bernoulli = lambda probs: probs      # VSGCell.gate reads it from the module
-  tf.random.set_seed(args.seed)
-  agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
-  agent.build()
-  step = evaluate.restore(agent, path, config)
-  data = batch_from(episodes, config.dataset.batch, config.dataset.length,
-                    np.random.default_rng(args.seed))
+  agent, data, step = load(args.logdir, source, args.episodes, args.seed, args.soft_gates)
   draws = [agent.actor_gradient(data) for _ in range(args.samples)]
   result = {'logdir': str(args.logdir), 'episodes_from': str(source), 'step': step,
             'soft_gates': args.soft_gates, 'samples': args.samples,

@@ -48,12 +48,20 @@ class RSSM(nets.Dynamics):
       state['gate_prob'] = self._zeros(batch, [self._deter], tf.float32)
     return state
 
-  def img_step(self, prev_state, prev_action, sample=True):
-    """Prior step: h_t from the recurrent model, then z^_t ~ p(z^_t | h_t) (Eq. 1)."""
+  @property
+  def cell(self):
+    return self._cell
+
+  def cell_input(self, prev_state, prev_action):
+    """The recurrent cell's input x_t from z_{t-1} and a_{t-1}."""
     prev_stoch = prev_state['stoch']
     if self._classes:
       prev_stoch = tfutils.reshape_tail(prev_stoch, 2, [self._stoch * self._classes])
-    x = self._img_in(tf.concat([prev_stoch, tf.cast(prev_action, self._dtype)], -1))
+    return self._img_in(tf.concat([prev_stoch, tf.cast(prev_action, self._dtype)], -1))
+
+  def img_step(self, prev_state, prev_action, sample=True):
+    """Prior step: h_t from the recurrent model, then z^_t ~ p(z^_t | h_t) (Eq. 1)."""
+    x = self.cell_input(prev_state, prev_action)
     deter, gates = self._cell(x, prev_state['deter'])          # GRU, or Eq. 2 for a gated cell
     stats = self._stats(self._img_stats(self._img_out(deter)))
     return {**gates, **stats, 'deter': deter, 'stoch': self._sample(stats, sample)}

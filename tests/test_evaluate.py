@@ -130,6 +130,26 @@ def test_actor_grads_compares_gradient_draws_without_touching_the_run(trained):
   assert result.returncode == 2 and '--samples must be >= 2' in result.stderr
 
 
+def test_cell_stats_reports_saturation_without_touching_the_run(trained, tmp_path):
+  logdir = trained[0]
+  before = snapshot(logdir)
+  result = run('bench/cell_stats.py', '--logdir', logdir)
+  assert result.returncode == 0, result.stderr[-3000:]
+  stats = json.loads(result.stdout.strip().splitlines()[-1])
+  assert stats['step'] == 600 and stats['layer_norm'] is False      # VSG's cell, as in `sgru`
+  for key in ('cand_saturated', 'deter_saturated'):
+    assert 0 <= stats[key] <= 1
+  assert 0 < stats['update_prob_mean'] < 1 and stats['update_unit_std'] > 0
+  assert snapshot(logdir) == before
+  svsg = tmp_path / 'svsg'
+  svsg.mkdir()
+  config = (logdir / 'config.yaml').read_text()
+  assert 'dynamics: rssm' in config
+  (svsg / 'config.yaml').write_text(config.replace('dynamics: rssm', 'dynamics: svsg'))
+  result = run('bench/cell_stats.py', '--logdir', svsg)
+  assert result.returncode == 2 and "uses dynamics 'svsg'" in result.stderr
+
+
 def test_gradient_consistency_figures():
   sys.path.insert(0, str(ROOT / 'bench'))
   import actor_grads
