@@ -47,7 +47,7 @@ def main(argv):
   wm = agent.wm
   post = wm.posterior(data)
   prev = {key: value[:, :-1] for key, value in post.items()}
-  action = wm.preprocess(data)['action'][:, 1:]             # a_{t-1} is stored with step t
+  action = data['action'][:, 1:]      # a_{t-1} is stored with step t; cell_input casts it
   cell = wm.dynamics.cell
   cand, update = cell.candidate(wm.dynamics.cell_input(prev, action), prev['deter'])
   fraction = lambda mask: float(tf.reduce_mean(tf.cast(mask, tf.float32)))
