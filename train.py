@@ -56,6 +56,7 @@ def main(argv=None):
     return
   if changes:
     print(f'resuming with changed settings: {changes}', flush=True)
+  fresh = not (logdir / 'config.yaml').exists()
   try:
     (logdir / DONE).unlink(missing_ok=True)
     config.save(logdir / 'config.yaml')
@@ -71,6 +72,8 @@ def main(argv=None):
   try:
     loop = looplib.Loop(config)
   except (checkpoint.CheckpointError, ValueError) as e:  # a checkpoint or setting that cannot work
+    if fresh:  # nothing ran: the corrected command must not be refused as "other settings"
+      (logdir / 'config.yaml').unlink(missing_ok=True)
     fail(e)
   try:
     with loop:
