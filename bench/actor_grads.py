@@ -54,11 +54,10 @@ def load(logdir, source, episodes, seed, soft_gates=False):
   from common import quiet
   quiet.import_tensorflow(False)
   import tensorflow as tf
-  from common import dists
   from dreamerv2_vsg.agent import Agent
 
   if soft_gates:
-    dists.sample_bernoulli = lambda probs: probs      # VSGCell.gate reads it from the module
+    config = config.update({'rssm.gate': 'soft'})
   tf.random.set_seed(seed)
   agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
   agent.build()

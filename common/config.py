@@ -326,6 +326,7 @@ RULES = {
     'dynamics': _choice('rssm', 'svsg'), 'rssm.latent': _choice('categorical', 'gaussian'),
     'rssm.deter': _at_least(1), 'rssm.hidden': _at_least(1), 'rssm.stoch': _at_least(1),
     'rssm.classes': _at_least(2), 'rssm.min_std': _at_least(0), 'svsg.size': _at_least(1),
+    'rssm.gate': _choice('sample', 'soft'),
     'sparsity.prior': _between(0, 1, True, True), 'sparsity.free': _at_least(0),
     'encoder.depth': _at_least(1), 'decoder.depth': _at_least(1),
     'kl.free': _at_least(0), 'kl.balance': _between(0, 1),

@@ -235,11 +235,18 @@ class VSGCell(GRUCell):
 
   gated = True
 
+  def __init__(self, size, layer_norm=False, update_bias=-1.0, precision=32, soft=False):
+    super().__init__(size, layer_norm, update_bias, precision)
+    self.soft = soft
+
   def gate(self, inputs, state):
-    """Returns (candidate, sampled gate u, gate probability u~) for Eq. 2 and Eq. 7."""
+    """Returns (candidate, gate u, gate probability u~) for Eq. 2 and Eq. 7."""
     cand, update = self.candidate(inputs, state)
     gate_prob = tf.sigmoid(tf.cast(update, tf.float32))        # Eq. 2: u~_t = sigma(W_u [h, i] + b_u)
-    gate = dists.sample_bernoulli(gate_prob)                   # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
+    if self.soft:      # [Ours] ablation (rssm.gate soft): u_t = u~_t, the gate without its noise
+      gate = gate_prob
+    else:
+      gate = dists.sample_bernoulli(gate_prob)                 # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
     return cand, tf.cast(gate, cand.dtype), gate_prob
 
   def __call__(self, inputs, state):
@@ -265,10 +272,23 @@ def sparsity_loss(gate_prob, prior, free):
 CELLS = {'gru': GRUCell, 'vsg': VSGCell}
 
 
-def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32):
+GATE_MODES = ('sample', 'soft')
+
+
+def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32, gate='sample'):
+  """A cell of CELLS; `gate` ('sample' as in Eq. 2, or 'soft') applies to gated cells only."""
   if kind not in CELLS:
     raise ValueError(f"rssm.cell must be one of {sorted(CELLS)}, got {kind!r}")
-  return CELLS[kind](size, layer_norm=layer_norm, update_bias=update_bias, precision=precision)
+  if gate not in GATE_MODES:
+    raise ValueError(f"rssm.gate must be one of {GATE_MODES}, got {gate!r}")
+  extra = {}
+  if CELLS[kind].gated:
+    extra['soft'] = gate == 'soft'
+  elif gate != 'sample':
+    raise ValueError(f"rssm.gate {gate!r} needs a gated rssm.cell (one of "
+                     f"{sorted(k for k, c in CELLS.items() if c.gated)}), got {kind!r}")
+  return CELLS[kind](size, layer_norm=layer_norm, update_bias=update_bias, precision=precision,
+                     **extra)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -352,12 +372,12 @@ class SVSG(Dynamics):
   gated = True
 
   def __init__(self, size=1024, hidden=1024, cell='vsg', act='elu', min_std=0.1, update_bias=-1.0,
-               layer_norm=False, mask_stop_grad=False, precision=32):
+               layer_norm=False, mask_stop_grad=False, precision=32, gate='sample'):
     super().__init__(precision)
     self._size, self._min_std = size, min_std
     self._mask_stop_grad = mask_stop_grad
     self._img_in = self._dense(hidden, act, 'img_in')       # i_t from [s_{t-1}, a_{t-1}] (spec c.2)
-    self._cell = make_cell(cell, size, layer_norm, update_bias, precision)
+    self._cell = make_cell(cell, size, layer_norm, update_bias, precision, gate)
     if not self._cell.gated:
       raise ValueError(f'svsg needs a gated rssm.cell (one of '
                        f'{sorted(k for k, c in CELLS.items() if c.gated)}), got {cell!r}')

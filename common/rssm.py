@@ -19,13 +19,14 @@ class RSSM(nets.Dynamics):
   """
 
   def __init__(self, deter=1024, hidden=1024, stoch=32, classes=32, latent='categorical', cell='gru',
-               layer_norm=True, act='elu', min_std=0.1, update_bias=-1.0, precision=32):
+               layer_norm=True, act='elu', min_std=0.1, update_bias=-1.0, precision=32,
+               gate='sample'):
     super().__init__(precision)
     if latent not in LATENTS:
       raise ValueError(f'rssm.latent must be one of {LATENTS}, got {latent!r}')
     self._deter, self._stoch, self._min_std = deter, stoch, min_std
     self._classes = classes if latent == 'categorical' else 0
-    self._cell = nets.make_cell(cell, deter, layer_norm, update_bias, precision)
+    self._cell = nets.make_cell(cell, deter, layer_norm, update_bias, precision, gate)
     self.gated = self._cell.gated
     stats = stoch * self._classes if self._classes else 2 * stoch
     self._img_in = self._dense(hidden, act, 'img_in')

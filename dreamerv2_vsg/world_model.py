@@ -202,7 +202,8 @@ def make_dynamics(config, precision=None):
   precision = config.precision if precision is None else precision
   cfg = config.rssm
   shared = dict(hidden=cfg.hidden, cell=cfg.cell, layer_norm=cfg.layer_norm, act=cfg.act,
-                min_std=cfg.min_std, update_bias=cfg.update_bias, precision=precision)
+                min_std=cfg.min_std, update_bias=cfg.update_bias, gate=cfg.gate,
+                precision=precision)
   if config.dynamics == 'rssm':
     return rssm.RSSM(deter=cfg.deter, stoch=cfg.stoch, classes=cfg.classes, latent=cfg.latent,
                      **shared)

@@ -125,6 +125,28 @@ def test_vsg_gate_dtypes_follow_precision():
       tf.float16, tf.float16, tf.float32)
 
 
+def test_soft_gate_is_the_gate_probability_with_its_gradient():
+  inputs, state = _cell_inputs()
+  cell = cells.make_cell('vsg', 16, False, -1.0, 32, gate='soft')
+  with tf.GradientTape() as tape:
+    tape.watch(state)
+    new, gates = cell(inputs, state)
+  prob = gates['gate_prob']
+  np.testing.assert_array_equal(gates['gate'].numpy(), prob.numpy())
+  assert 0 < float(tf.reduce_min(prob)) and float(tf.reduce_max(prob)) < 1   # not binary
+  cand, _ = cell.candidate(inputs, state)
+  np.testing.assert_allclose(new.numpy(), (prob * cand + (1 - prob) * state).numpy(), rtol=1e-6)
+  assert float(tf.reduce_sum(tf.abs(tape.gradient(new, state)))) > 0
+
+
+def test_gate_option_is_checked():
+  with pytest.raises(ValueError, match=r"rssm.gate must be one of \('sample', 'soft'\), got 'hard'"):
+    cells.make_cell('vsg', 4, False, -1.0, 32, gate='hard')
+  with pytest.raises(ValueError, match=r"rssm.gate 'soft' needs a gated rssm.cell \(one of "
+                                       r"\['vsg'\]\), got 'gru'"):
+    cells.make_cell('gru', 4, False, -1.0, 32, gate='soft')
+
+
 def test_unknown_cell_names_the_valid_ones():
   with pytest.raises(ValueError, match=r"rssm.cell must be one of \['gru', 'vsg'\], got 'lstm'"):
     cells.make_cell('lstm', 4, False, -1.0, 32)
