@@ -79,6 +79,16 @@ def test_resuming_with_settings_that_break_the_run_is_refused_before_writing(tmp
   assert (tmp_path / 'config.yaml').read_bytes() == before
 
 
+def test_a_setting_refused_when_the_model_is_built_leaves_no_config_to_block_the_fix(tmp_path):
+  bad = subprocess.run([sys.executable, 'train.py', '--logdir', str(tmp_path), *RUN,
+                        '--rssm.gate', 'soft'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert bad.returncode == 2
+  one_line(bad.stderr, "rssm.gate 'soft' needs a gated rssm.cell (one of ['vsg']), got 'gru'")
+  assert not (tmp_path / 'config.yaml').exists()
+  fixed = configlib.parse([*RUN, '--logdir', str(tmp_path)])
+  assert train.check_resume(tmp_path, fixed) == ''
+
+
 def test_resuming_with_another_method_names_every_changed_key(tmp_path):
   saved_run(tmp_path)
   config = configlib.parse([*RUN, '--logdir', str(tmp_path), '--configs', 'dmc', 'svsg', 'debug'])
@@ -127,6 +137,7 @@ def test_a_run_saved_before_keys_were_renamed_or_added_resumes(tmp_path):
     ('render_size', '0,0', '--render_size 0,0: must be a list of values >= 1'),
     ('replay.capacity', '-1', '--replay.capacity -1: must be >= 0'),
     ('steps', '-5', '--steps -5: must be >= 1'),
+    ('rssm.gate', 'hard', '--rssm.gate hard: must be one of sample, soft'),
 ])
 def test_values_that_cannot_work_are_one_line_at_parse_time(flag, value, message, capsys):
   with pytest.raises(SystemExit) as exit_info:
