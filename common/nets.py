@@ -275,6 +275,11 @@ CELLS = {'gru': GRUCell, 'vsg': VSGCell}
 GATE_MODES = ('sample', 'soft')
 
 
+def gated_cells():
+  """Names of the CELLS with a Bernoulli update gate, for error messages."""
+  return sorted(k for k, c in CELLS.items() if c.gated)
+
+
 def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32, gate='sample'):
   """A cell of CELLS; `gate` ('sample' as in Eq. 2, or 'soft') applies to gated cells only."""
   if kind not in CELLS:
@@ -285,8 +290,8 @@ def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32, gate
   if CELLS[kind].gated:
     extra['soft'] = gate == 'soft'
   elif gate != 'sample':
-    raise ValueError(f"rssm.gate {gate!r} needs a gated rssm.cell (one of "
-                     f"{sorted(k for k, c in CELLS.items() if c.gated)}), got {kind!r}")
+    raise ValueError(f"rssm.gate {gate!r} needs a gated rssm.cell (one of {gated_cells()}), "
+                     f"got {kind!r}")
   return CELLS[kind](size, layer_norm=layer_norm, update_bias=update_bias, precision=precision,
                      **extra)
 
@@ -379,8 +384,7 @@ class SVSG(Dynamics):
     self._img_in = self._dense(hidden, act, 'img_in')       # i_t from [s_{t-1}, a_{t-1}] (spec c.2)
     self._cell = make_cell(cell, size, layer_norm, update_bias, precision, gate)
     if not self._cell.gated:
-      raise ValueError(f'svsg needs a gated rssm.cell (one of '
-                       f'{sorted(k for k, c in CELLS.items() if c.gated)}), got {cell!r}')
+      raise ValueError(f'svsg needs a gated rssm.cell (one of {gated_cells()}), got {cell!r}')
     self._img_out = self._dense(hidden, act, 'img_out')     # f_prior
     self._img_stats = self._dense(2 * size, name='img_stats')
     self._obs_out = self._dense(hidden, act, 'obs_out')     # f_post
