@@ -40,10 +40,10 @@ def batch_from(episodes, batch, length, rng):
   return evaluate.stack_windows(windows)
 
 
-def load(logdir, source, episodes, seed, soft_gates=False):
+def load(logdir, config, source, episodes, seed, soft_gates=False):
   """(agent restored from logdir's final checkpoint, a seeded batch cut from the newest `episodes`
-  training episodes of `source`, the checkpoint's env step)."""
-  config = evaluate.load_config(logdir, None)
+  training episodes of `source`, the checkpoint's env step); `config` is logdir's
+  (evaluate.load_config), read once by the caller."""
   path = evaluate.checkpoint_path(logdir)
   import envs
   batch = envs.make_batch(config.task, config, 1, mode='eval')   # for the spaces only
@@ -91,7 +91,8 @@ def main(argv):
   if args.samples < 2:
     parser.error(f'--samples must be >= 2 to compare draws, got {args.samples}')
   source = args.episodes_from or args.logdir
-  agent, data, step = load(args.logdir, source, args.episodes, args.seed, args.soft_gates)
+  config = evaluate.load_config(args.logdir, None)
+  agent, data, step = load(args.logdir, config, source, args.episodes, args.seed, args.soft_gates)
   draws = [agent.actor_gradient(data) for _ in range(args.samples)]
   result = {'logdir': str(args.logdir), 'episodes_from': str(source), 'step': step,
             'soft_gates': args.soft_gates, 'samples': args.samples,

@@ -41,7 +41,7 @@ def main(argv):
   if config.dynamics != 'rssm':
     evaluate.fail(f'{args.logdir} uses dynamics {config.dynamics!r}; cell_stats reads RSSM runs only')
   source = args.episodes_from or args.logdir
-  agent, data, step = actor_grads.load(args.logdir, source, args.episodes, args.seed)
+  agent, data, step = actor_grads.load(args.logdir, config, source, args.episodes, args.seed)
   import tensorflow as tf
 
   wm = agent.wm
