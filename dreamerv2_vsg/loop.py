@@ -43,10 +43,12 @@ class Diverged(RuntimeError):
 
 class Every:
   """True once each time `step` passes another multiple of `every` counted from `last`, the step it
-  last fired at; with `last` None, on the first call too, which then anchors the schedule."""
+  last fired at; with `last` None, on the first call too, which then anchors the schedule.
+  aligned=True counts the multiples from step 0 instead (fires at every, 2 * every, ... after the
+  first call), so an evaluation every 5K lands on 5K, 10K, ... whatever step prefill ended at."""
 
-  def __init__(self, every, last=None):
-    self._every, self._last = every, last
+  def __init__(self, every, last=None, aligned=False):
+    self._every, self._last, self._aligned = every, last, aligned
 
   def __call__(self, step):
     if not self._every:
@@ -54,6 +56,11 @@ class Every:
     if self._last is None:
       self._last = step
       return True
+    if self._aligned:
+      if step // self._every > self._last // self._every:
+        self._last = step
+        return True
+      return False
     if step >= self._last + self._every:
       self._last += self._every * ((step - self._last) // self._every)
       return True
@@ -119,8 +126,9 @@ class Loop:
     self._metrics = collections.defaultdict(list)
     self._should_train = Every(config.train_every * self.repeat)
     self._should_log = Every(config.log_every)
-    # A resumed run keeps the evaluation schedule of the run it resumes rather than restarting it.
-    self._should_eval = Every(config.eval_every, last=self._logged_eval_step)
+    # Evaluations at the multiples of eval_every (and at the end of prefill and at `steps`), so every
+    # run has a return at 10K, 25K, 50K; a resumed run goes on from its last logged evaluation.
+    self._should_eval = Every(config.eval_every, last=self._logged_eval_step, aligned=True)
     self._should_save = Every(config.checkpoint_every)
     self.evaluated_at = None
     self._updating = False  # whether collected steps trigger updates (only in collect())

@@ -79,31 +79,37 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
   assert after[:len(rows_before)] == rows_before                      # old rows kept as they were
   assert max(r['step'] for r in after) >= start + 800
   assert [r['step'] for r in after] == sorted(r['step'] for r in after)   # never steps back
-  # The evaluation schedule goes on from the killed run's (every 400 env steps from the first one,
-  # within one 10-env-step collection) instead of restarting at the resume step; the last evaluation
-  # is the final policy's.
+  # The evaluation schedule goes on from the killed run's (at the multiples of 400 env steps, within
+  # one 10-env-step collection) instead of restarting at the resume step; the last evaluation is the
+  # final policy's, at `steps`.
   evals = [r['step'] for r in after if 'eval_return' in r]
   resumed = [step for step in evals[:-1] if step >= start]
-  assert resumed and all((step - evals[0]) % 400 < 10 for step in resumed), evals
+  assert resumed and all(step % 400 < 10 for step in resumed), evals
+  assert len(resumed) == len({step // 400 for step in resumed}), evals   # one per period
   episodes_after = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
   assert set(episodes_before) < set(episodes_after)      # nothing lost, nothing rewritten
   assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
 
 
 def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
-  # The killed run evaluated at 2500 and 7500 (every 5000 from the end of prefill) and logged up to
-  # 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation is at 12500.
+  # The killed run evaluated at 2500 (the end of prefill) and 5000 (the multiples of 5000) and logged
+  # up to 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation is at
+  # 10000, as if it had not been killed.
   metrics = tmp_path / 'metrics.jsonl'
   assert loop._logged_steps(metrics) == (0, None)
-  metrics.write_text('{"step": 2500, "eval_return": 3.0}\n{"step": 5000, "train_return": 1.0}\n'
-                     '{"step": 7500, "eval_return": 9.0}\n{"step": 9000, "model_loss": 2.0}\n'
+  metrics.write_text('{"step": 2500, "eval_return": 3.0}\n{"step": 4000, "train_return": 1.0}\n'
+                     '{"step": 5000, "eval_return": 9.0}\n{"step": 9000, "model_loss": 2.0}\n'
                      '{"step": 9500, "eval_ret')
   anchor = loop._logged_steps(metrics)
-  assert anchor == (9000, 7500)
-  every = loop.Every(5000, last=anchor[1])
-  assert [step for step in range(9000, 23000, 10) if every(step)] == [12500, 17500, 22500]
-  fresh = loop.Every(5000)           # a new run: the first call fires and anchors the schedule
-  assert [step for step in range(2500, 13000, 10) if fresh(step)] == [2500, 7500, 12500]
+  assert anchor == (9000, 5000)
+  every = loop.Every(5000, last=anchor[1], aligned=True)
+  assert [step for step in range(9000, 26000, 10) if every(step)] == [10000, 15000, 20000, 25000]
+  fresh = loop.Every(5000, aligned=True)   # a new run: the first call fires, then the multiples
+  assert [step for step in range(2500, 13000, 10) if fresh(step)] == [2500, 5000, 10000]
+  coarse = loop.Every(5000, aligned=True)  # steps that skip past a multiple fire once, just after it
+  assert [step for step in range(2497, 16000, 7) if coarse(step)] == [2497, 5003, 10001, 15006]
+  unaligned = loop.Every(5000)             # other schedules count from the first call
+  assert [step for step in range(2500, 13000, 10) if unaligned(step)] == [2500, 7500, 12500]
 
 
 def test_unknown_task_is_a_clear_error(tmp_path):
