@@ -44,11 +44,15 @@ GOAL_BOUNCE = 0.3                       # [B] agent and distractors: velocity re
 # --- Physics
 DT = 1 / 60                             # [B] seconds of simulation per env step
 DAMPING = 0.7                           # [B] pymunk damping: [P]'s "0.3" = 30% of velocity lost per second
-MAX_SPEED = 800                         # [B] speed cap against tunnelling (here: every dynamic body)
+SOFT_SPEED, SLOWDOWN = 800, 0.99        # [B] objects above 800 units/s lose 1% a step; the agent is never capped
 MAX_FORCE = 400 * 100                   # [B]'s 400 applied 100 times per step, written as one force [Rec]
 MOMENT = 1e6                            # [B] "rotation suppressed"
 # --- Bodies
-AGENT_RADIUS, AGENT_MASS, AGENT_FRICTION, AGENT_ELASTICITY = 15, 10, 0.5, 1.0   # [B]; elasticity [P][Rec]
+AGENT_RADIUS, AGENT_FRICTION, AGENT_ELASTICITY = 15, 0.5, 1.0   # [B]; elasticity [P][Rec]
+# [B] declares mass 10, then sets the shape's density to 0.1, and pymunk recomputes the body from it:
+# the agent it simulates has mass pi r^2 0.1 = 70.7, 3.5x an object's, so it pushes them [Rec].
+AGENT_DENSITY = 0.1
+AGENT_MASS = math.pi * AGENT_RADIUS ** 2 * AGENT_DENSITY
 AGENT_COLOR = (70, 130, 180)            # [B] steel blue
 OBJECT_MASS, OBJECT_FRICTION, OBJECT_ELASTICITY = 20, 0.5, 1.0  # [B]; elasticity [P][B]
 NUM_OBJECTS = 5                         # [P][B]
@@ -367,14 +371,13 @@ class ShapeHerd(gymnasium.Env):
       distractor.body.force = self._distractor_force[i]
 
   def _after_step(self):
-    """The speed cap on every dynamic body, and the pocket's bounce for the agent and distractors."""
-    limit2 = MAX_SPEED * MAX_SPEED
-    for b in self._dynamic:
+    """[B]'s soft slow-down of fast objects (distractors too: the spec is silent, they are bodies the
+    agent hits like objects), and the pocket's bounce for the agent and distractors."""
+    limit2 = SOFT_SPEED * SOFT_SPEED
+    for b in self._objects + self._distractors:
       vx, vy = b.body.velocity
-      speed2 = vx * vx + vy * vy
-      if speed2 > limit2:
-        k = MAX_SPEED / math.sqrt(speed2)
-        b.body.velocity = (vx * k, vy * k)
+      if vx * vx + vy * vy > limit2:
+        b.body.velocity = (vx * SLOWDOWN, vy * SLOWDOWN)
     for b in self._bouncers:
       right = b.shape.cache_bb().right
       if right > self.goal_x:  # [B]: back to the pocket's edge, velocity reversed and scaled by 0.3

@@ -13,6 +13,8 @@ from PIL import Image
 from envs.shapeherd import AGENT_MASS, AGENT_RADIUS, BOUND_RADIUS, DT, GOAL_WIDTH, MAX_FORCE, ShapeHerd
 from envs.shapeherd_tasks import GRAMMAR, parse_task
 
+BRAKE = MAX_FORCE / AGENT_MASS  # the deceleration full force gives (units/s^2); v^2 <= 2 a d, halved
+
 
 def random_policy(env, rng):
   return rng.uniform(-1, 1, 2).astype(np.float32)
@@ -80,7 +82,8 @@ class ScriptedPolicy:
           normal = -normal
         waypoint = position + normal * (reach + 20) - u * (reach * 0.5)
       offset = waypoint - agent
-      desired = offset / max(np.linalg.norm(offset), 1e-6) * min(600, 6 * np.linalg.norm(offset))
+      distance = np.linalg.norm(offset)  # no faster than the agent can brake over what is left
+      desired = offset / max(distance, 1e-6) * min(600, 6 * distance, math.sqrt(BRAKE * distance))
     return force_action((desired - velocity) * AGENT_MASS * 8)
 
   @staticmethod

@@ -145,12 +145,13 @@ def test_scripted_push_scores_and_the_object_disappears():
   obs = env._place((start - half - shapeherd.AGENT_RADIUS - 2, y), [('square', 'red', (start, y)),
                                                                     ('pentagon', 'blue', (200, 200))], t=500)
   assert count(obs, RED) > 100 and ('object', 'square', 'red') in env._drawn
-  for step in range(1, 31):
+  for step in range(1, 41):
     obs, reward, terminated, truncated, info = env.step(RIGHT)
     if reward:
       break
     assert env.state()['objects'][0]['position'][0] > start - 1  # pushed right, not knocked away
-  assert step <= 20, 'the push took too long'  # 16 env steps: 4 agent steps at action repeat 4
+  # 42 units from rest, agent and object together (mass 90.7) at full force: ~26 env steps.
+  assert step <= 32, 'the push took too long'
   assert reward == shapeherd.reward_for(info['t'] - 1) == 1 + 1.5 - (500 + step - 1) / 1000
   assert info['scored'] == 1 and [o['shape'] for o in env.state()['objects']] == ['pentagon']
   assert count(obs, RED) == 0 and ('object', 'square', 'red') not in env._drawn  # gone from the drawing
@@ -231,15 +232,15 @@ def test_window_is_centred_on_the_agent_and_stays_inside_the_arena():
 
 # 6. Physics invariants over a long random episode.
 
-def test_long_random_episode_keeps_bodies_in_bounds_and_under_the_cap():
+def test_long_random_episode_keeps_bodies_in_bounds_and_energy_bounded():
   env = ShapeHerd(num_distractors=2)
   env.reset(seed=5)
   rng = np.random.default_rng(5)
-  cap, energies = shapeherd.MAX_SPEED + 1e-6, []
+  top, energies, object_speeds = terminal_speed(), [], []
   for _ in range(3000):
     _, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 2))
-    for b in env._dynamic:
-      assert math.hypot(*b.body.velocity) <= cap
+    assert math.hypot(*env._agent.body.velocity) <= top   # under its damped maximum
+    object_speeds += [math.hypot(*b.body.velocity) for b in env._objects]
     for b in env._objects:
       x, y = b.body.position
       assert shapeherd.WALL <= x <= env.width - shapeherd.WALL
@@ -249,8 +250,64 @@ def test_long_random_episode_keeps_bodies_in_bounds_and_under_the_cap():
     energies.append(sum(0.5 * b.body.mass * b.body.velocity.get_length_sqrd() for b in env._dynamic))
     if terminated or truncated:
       break
-  bound = 0.5 * cap ** 2 * (shapeherd.AGENT_MASS + 5 * shapeherd.OBJECT_MASS + 2 * shapeherd.DISTRACTOR_MASS)
+  bound = 0.5 * top ** 2 * (shapeherd.AGENT_MASS + 5 * shapeherd.OBJECT_MASS + 2 * shapeherd.DISTRACTOR_MASS)
   assert max(energies) <= bound and np.mean(energies[-1000:]) <= 2 * np.mean(energies[:1000]) + 1e-9
+  assert np.quantile(object_speeds, 0.99) < shapeherd.SOFT_SPEED  # objects settle under ~800
+
+
+# 9. Mass: the agent is the body [B] simulates, heavier than the objects it pushes.
+
+def terminal_speed():
+  """The agent's top speed at full force: per env step v -> v DAMPING^DT + F / m DT."""
+  step = shapeherd.MAX_FORCE / shapeherd.AGENT_MASS * shapeherd.DT
+  return step / (1 - shapeherd.DAMPING ** shapeherd.DT)
+
+
+def test_agent_has_the_mass_the_public_code_simulates():
+  env = ShapeHerd()
+  env.reset(seed=0)
+  assert env._agent.body.mass == pytest.approx(math.pi * 15 ** 2 * 0.1) == pytest.approx(70.686, abs=1e-3)
+  assert env._agent.body.mass == pytest.approx(3.53 * shapeherd.OBJECT_MASS, rel=1e-2)
+  assert terminal_speed() == pytest.approx(1593, rel=1e-2)   # the spec's "~1600 at most"
+
+
+def test_full_force_speed_profile_and_no_cap_on_the_agent():
+  env = ShapeHerd()
+  env.reset(seed=0)
+  env._place((140, 350), [('square', 'red', (160, 160))], agent_velocity=(0.0, 0.0))
+  full_right = np.array([-1.0, 1.0], np.float32)   # angle 0, full magnitude
+  speeds = []
+  for _ in range(40):
+    env.step(full_right)
+    speeds.append(env.state()['agent']['velocity'][0])
+  assert speeds[11] == pytest.approx(110, rel=0.03) and speeds[39] == pytest.approx(340, rel=0.03)
+  # Above the objects' 800 the agent is not slowed: it keeps its speed less pymunk's damping only.
+  env._place((200, 350), [('square', 'red', (160, 160))], agent_velocity=(1200.0, 0.0))
+  env.step(np.array([0.0, -1.0], np.float32))      # magnitude 0: no force
+  assert env.state()['agent']['velocity'][0] == pytest.approx(1200 * shapeherd.DAMPING ** shapeherd.DT)
+
+
+def test_head_on_push_moves_the_object_and_the_agent_keeps_going():
+  # An elastic head-on hit of masses 70.7 and 20: the agent keeps (m1 - m2) / (m1 + m2) = 0.56 of
+  # its speed, the object leaves at 2 m1 / (m1 + m2) = 1.56x. An agent of mass 10 would bounce back.
+  env = ShapeHerd()
+  env.reset(seed=0)
+  speed = 300.0
+  env._place((250, 350), [('square', 'red', (300, 350))], agent_velocity=(speed, 0.0))
+  coast = np.array([0.0, -1.0], np.float32)
+  before = None
+  for _ in range(30):
+    agent_vx = env.state()['agent']['velocity'][0]
+    env.step(coast)
+    obj_vx = env.state()['objects'][0]['velocity'][0]
+    if obj_vx > 1.0:      # the step of the contact
+      before = agent_vx
+      break
+  assert before is not None, 'the agent never reached the object'
+  after = env.state()['agent']['velocity'][0]
+  assert after > 0                                              # still moving forward
+  assert after / before == pytest.approx(0.56, abs=0.05)
+  assert obj_vx / before == pytest.approx(1.56, abs=0.08)
 
 
 # 7. Actions.
