@@ -159,11 +159,12 @@ class Replay:
 
 
 def newest_episodes(directory, count):
-  """The newest `count` readable episodes of an episode directory, oldest first (for analyses such
-  as evaluate.py --openloop_from); unreadable files are skipped with a warning, as Replay does."""
+  """The newest `count` (None: all) readable episodes of an episode directory, oldest first (for
+  analyses such as evaluate.py --openloop_from); unreadable files are skipped with a warning, as
+  Replay does."""
   episodes = []
   for path in sorted(pathlib.Path(directory).glob('*.npz'), reverse=True):
-    if len(episodes) == count:
+    if count is not None and len(episodes) == count:
       break
     match = _NAME.fullmatch(path.name)
     episode, problem = (_read_named(path, int(match.group(1))) if match

@@ -1,0 +1,112 @@
+"""Linear (ridge) probes of a model state, and their errors binned by time out of view (issue 26).
+numpy only.
+
+  since = steps_since_seen(visible)              # (T, K): 0 in view, n steps after, -1 never seen
+  last = last_seen_positions(positions, visible) # (T, K, 2): where each object was last seen
+  probes = fit_probes(feat, positions)           # one ridge probe per object, alpha by validation
+  report = binned_errors(predicted, positions, since, last, mean)  # per bin of BINS
+
+Errors are Euclidean distances in arena units between a prediction of an object's position and
+where it is. The two references of every bin: `last_seen` (predict where the object was last in
+view: what a perfect memory of the view alone would say; an object that moved since is off by its
+displacement) and `mean` (predict the object's mean position over the fitting data: no memory).
+"""
+
+import numpy as np
+
+# Agent steps since the object was last in view: (label, low, high), both inclusive.
+BINS = (('0', 0, 0), ('1-5', 1, 5), ('6-20', 6, 20), ('21-50', 21, 50), ('51-150', 51, 150),
+        ('>150', 151, np.inf))
+ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
+
+
+def steps_since_seen(visible):
+  """(T, K) bool -> (T, K) int: 0 where visible, else the agent steps since the last step it was,
+  -1 while it has not been seen yet in the episode."""
+  visible = np.asarray(visible, bool)
+  since = np.full(visible.shape, -1, np.int64)
+  last = np.full(visible.shape[1:], -1, np.int64)
+  for t in range(visible.shape[0]):
+    last = np.where(visible[t], t, last)
+    since[t] = np.where(last >= 0, t - last, -1)
+  return since
+
+
+def last_seen_positions(positions, visible):
+  """(T, K, 2) positions, (T, K) visible -> (T, K, 2): each object's position at the last step it
+  was visible (NaN before it has been seen)."""
+  positions, visible = np.asarray(positions, np.float64), np.asarray(visible, bool)
+  out = np.full(positions.shape, np.nan)
+  last = np.full(positions.shape[1:], np.nan)
+  for t in range(positions.shape[0]):
+    last = np.where(visible[t][:, None], positions[t], last)
+    out[t] = last
+  return out
+
+
+class Ridge:
+  """y = standardize(x) W + b with an L2 penalty alpha on W (closed form)."""
+
+  def __init__(self, x, y, alpha):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    self.mean, self.scale = x.mean(0), x.std(0) + 1e-6
+    z = (x - self.mean) / self.scale
+    self.bias = y.mean(0)
+    gram = z.T @ z + alpha * np.eye(z.shape[1])
+    self.weights = np.linalg.solve(gram, z.T @ (y - self.bias))
+    self.alpha = alpha
+
+  def __call__(self, x):
+    return ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.weights + self.bias
+
+
+def fit_ridge(x, y, groups, alphas=ALPHAS):
+  """A Ridge with alpha chosen on a held-out third of the groups (episodes), refitted on all."""
+  groups = np.asarray(groups)
+  names = np.unique(groups)
+  if len(names) < 2:
+    raise ValueError(f'fit_ridge needs rows of at least 2 episodes to choose alpha, got {len(names)}')
+  held = np.isin(groups, names[::3])
+  errors = []
+  for alpha in alphas:
+    model = Ridge(x[~held], y[~held], alpha)
+    errors.append(np.mean(np.linalg.norm(model(x[held]) - y[held], axis=-1)))
+  return Ridge(x, y, alphas[int(np.argmin(errors))])
+
+
+def fit_probes(feats, positions):
+  """One probe per object: feats [(T, F)] and positions [(T, K, 2)] per episode -> K Ridges, each
+  fitted on the steps where its object is in play (not NaN)."""
+  x = np.concatenate(feats)
+  y = np.concatenate(positions)
+  groups = np.concatenate([np.full(len(f), i) for i, f in enumerate(feats)])
+  probes = []
+  for k in range(y.shape[1]):
+    present = ~np.isnan(y[:, k, 0])
+    probes.append(fit_ridge(x[present], y[present, k], groups[present]))
+  return probes
+
+
+def predict(probes, feat):
+  """(T, F) -> (T, K, 2)."""
+  return np.stack([probe(feat) for probe in probes], 1)
+
+
+def binned_errors(predicted, positions, since, last_seen, mean):
+  """Mean errors per bin of steps out of view. predicted, positions, last_seen: (N, K, 2); since:
+  (N, K); mean: (K, 2). Object-steps where the object is scored (NaN) or not yet seen are left
+  out. Returns {bins, error, last_seen_error, mean_error, count} (lists, one entry per bin; None
+  for an empty bin)."""
+  positions = np.asarray(positions, np.float64)
+  keep = ~np.isnan(positions[..., 0]) & (since >= 0)
+  dist = lambda a: np.linalg.norm(np.asarray(a, np.float64) - positions, axis=-1)
+  errors = {'error': dist(predicted), 'last_seen_error': dist(last_seen),
+            'mean_error': dist(np.broadcast_to(mean, positions.shape))}
+  report = {'bins': [label for label, _, _ in BINS], 'count': []}
+  report.update({key: [] for key in errors})
+  for _, low, high in BINS:
+    cell = keep & (since >= low) & (since <= high)
+    report['count'].append(int(cell.sum()))
+    for key, value in errors.items():
+      report[key].append(float(value[cell].mean()) if cell.any() else None)
+  return report
