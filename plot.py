@@ -1,12 +1,18 @@
 """Learning-curve figures and final-score tables from runs and published score files.
 
-  python plot.py LOGDIR [LOGDIR ...] [--baselines FILE ...] [--outdir DIR]
-  python plot.py --paper --baselines ../shared/scores/*.json --outdir plots  # published only
+  python plot.py [LABEL=]LOGDIR ... [--baselines [LABEL=]FILE ...] [--compare SOURCE] [--outdir DIR]
+  python plot.py --paper --outdir plots       # the paper's figures from the shipped scores/ alone
+  python plot.py ours=runs/ mine=upstream_runs/ --compare mine   # P(> mine's dreamerv2)
 
-Inputs: runs laid out as LOGDIR/<task>/<method>/<seed>/metrics.jsonl (what train.py writes: one
-JSON object per line with `step` in env steps), and score files in upstream DreamerV2's format (a
-JSON list of {task, method, seed, xs, ys}). A score file may be given as LABEL=FILE; its label
-defaults to "paper" for vsg-paper-*.json, "upstream" for dreamerv2-*.json, else the file's stem.
+Inputs: runs laid out as LOGDIR/<task>/<method>/<seed>/metrics.jsonl (what train.py writes, and
+what upstream DreamerV2 writes: one JSON object per line with `step` in env steps), and score files
+in upstream DreamerV2's format (a JSON list of {task, method, seed, xs, ys}). Every input has a
+source, the label of legends, tables and aggregates: a bare LOGDIR is "ours", LABEL=LOGDIR is
+LABEL; a score file (FILE or LABEL=FILE) is LABEL, else "paper" for vsg-paper-*.json, "upstream" for
+dreamerv2-*.json, else the file's stem. Two inputs that feed the same (task, method, source), or
+reuse a seed there, are warned about by name. With --paper and no --baselines, the published
+curves shipped in scores/ (its README names their sources) are the baselines; --baselines
+replaces them (list scores/*.json among its files to add to them).
 
 Outputs in --outdir: dmc.png/.pdf (one panel per dmc_* task; Figure 4), shapeherd.png/.pdf (one
 panel per shapeherd*/bringbackshapes* task plus the final mean +- std per method; Figure 3c),
@@ -45,15 +51,14 @@ import time
 import numpy as np
 
 from common import plotting  # matplotlib with the Agg backend; never TensorFlow
-
-OURS = 'ours'
+from common import scores
+from common.scores import OURS, read_baselines, read_runs, warn
 PAPER_TASKS = ('cartpole_swingup', 'finger_turn_hard', 'hopper_stand', 'pendulum_swingup',
                'quadruped_run', 'quadruped_walk', 'reacher_easy', 'walker_walk')
 PAPER_REGEX = (r'^dmc_(' + '|'.join(PAPER_TASKS) + r')$'
                r'|^shapeherd$|^bringbackshapes_sparse_distract0_size1\.0$')
 PAPER_XLIM = {'dmc': 5e5, 'shapes': 1e6}
 BINS = {'dmc': 5e4, 'shapes': 1e5, 'atari': 1e6, 'crafter': 1e4, 'other': 1e5}
-KNOWN_LABELS = (('vsg-paper', 'paper'), ('dreamerv2-', 'upstream'))
 
 
 def suite(task):
@@ -63,123 +68,6 @@ def suite(task):
     return 'shapes'
   prefix = task.split('_', 1)[0]
   return prefix if prefix in BINS else 'other'
-
-
-def warn(message):
-  print(f'warning: {message}', file=sys.stderr)
-
-
-def _number(value):
-  """Float of a JSON number, the mean of a list of numbers, None for null; ValueError otherwise."""
-  if isinstance(value, list) and value:
-    return float(np.mean([_number(v) for v in value]))
-  if isinstance(value, (int, float)) and not isinstance(value, bool):
-    return float(value)
-  if value is None:
-    return None
-  raise ValueError(f'{value!r} is not a number')
-
-
-def read_metrics(path, xaxis, yaxis):
-  """(xs, ys) of the rows holding both keys; bad lines are reported on stderr with their number."""
-  try:
-    text = path.read_text()
-  except (OSError, UnicodeDecodeError) as error:
-    warn(f'{path}: cannot be read ({error}); skipped')
-    return [], []
-  if not text.strip():
-    warn(f'{path}: empty file; skipped')
-    return [], []
-  lines = text.split('\n')
-  xs, ys = [], []
-  for number, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError:
-      last = number == len(lines)  # no newline after it: cut mid-write
-      warn(f'{path}:{number}: ' + ('partial last line (still being written?)' if last
-                                   else 'not JSON') + '; skipped')
-      continue
-    if not isinstance(row, dict):
-      warn(f'{path}:{number}: not a JSON object; skipped')
-      continue
-    if xaxis not in row or yaxis not in row:
-      continue
-    try:
-      x, y = _number(row[xaxis]), _number(row[yaxis])
-    except ValueError as error:
-      warn(f'{path}:{number}: {error}; skipped')
-      continue
-    if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
-      xs.append(x)
-      ys.append(y)
-  return xs, ys
-
-
-def read_runs(logdirs, xaxis, yaxis):
-  """Run records {task, method, seed, source, xs, ys} of every LOGDIR/<task>/<method>/<seed>."""
-  runs = []
-  for k, logdir in enumerate(logdirs):
-    root = pathlib.Path(logdir)
-    paths = sorted(root.glob('*/*/*/metrics.jsonl'))
-    for path in sorted(set(root.rglob('metrics.jsonl')) - set(paths)):
-      warn(f'{path}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl (a level missing or extra); '
-           'skipped')
-    if not paths:
-      warn(f'{logdir}: no <task>/<method>/<seed>/metrics.jsonl below it')
-    for path in paths:
-      seed, method, task = path.parts[-2], path.parts[-3], path.parts[-4]
-      if re.fullmatch(r'\d+', method) and not re.fullmatch(r'\d+', seed):
-        warn(f'{path}: looks like <task>/<seed>/<method> (method {method!r} is a number, seed '
-             f'{seed!r} is not); expected <task>/<method>/<seed>; skipped')
-        continue
-      xs, ys = read_metrics(path, xaxis, yaxis)
-      if not xs:
-        if path.exists() and path.stat().st_size:
-          warn(f'{path}: no rows with both {xaxis} and {yaxis}; skipped')
-        continue
-      runs.append({'task': task, 'method': method, 'seed': seed if len(logdirs) == 1 else
-                   f'{k}_{seed}', 'source': OURS, 'xs': xs, 'ys': ys, 'path': str(path)})
-  return runs
-
-
-def source_label(path):
-  stem = pathlib.Path(path).name.split('.')[0]
-  return next((label for prefix, label in KNOWN_LABELS if stem.startswith(prefix)), stem)
-
-
-def read_baselines(specs):
-  """Records of the score files (given as FILE or LABEL=FILE); bad files or records are reported."""
-  records = []
-  for spec in specs:
-    label, _, path = spec.rpartition('=') if '=' in spec and not pathlib.Path(spec).exists() \
-        else ('', '', spec)
-    label = label or source_label(path)
-    if label == OURS:
-      warn(f'{spec}: the label {OURS!r} is kept for our runs; using {source_label(path)!r}')
-      label = source_label(path) if source_label(path) != OURS else 'baseline'
-    try:
-      data = json.loads(pathlib.Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-      warn(f'{path}: not a readable JSON score file ({error}); skipped')
-      continue
-    if not isinstance(data, list):
-      warn(f'{path}: not a JSON list of {{task, method, seed, xs, ys}} records; skipped')
-      continue
-    for index, record in enumerate(data):
-      try:
-        xs = [float(x) for x in record['xs']]
-        ys = [math.nan if y is None else float(np.mean(y)) for y in record['ys']]
-        if len(xs) != len(ys):
-          raise ValueError(f'{len(xs)} xs but {len(ys)} ys')
-        records.append({'task': str(record['task']), 'method': str(record['method']),
-                        'seed': str(record['seed']), 'source': label, 'xs': xs, 'ys': ys,
-                        'path': f'{path}[{index}]'})
-      except (KeyError, TypeError, ValueError) as error:
-        warn(f'{path}: record {index} is malformed ({error!r}); skipped')
-  return records
 
 
 def bin_run(xs, ys, width, xlim=None):
@@ -234,10 +122,14 @@ def parse_args(argv):
   parser = argparse.ArgumentParser(
       description=__doc__.splitlines()[0], epilog=__doc__.split('\n\n', 2)[2],
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('logdirs', nargs='*',
-                      help='roots holding <task>/<method>/<seed>/metrics.jsonl')
+  parser.add_argument('logdirs', nargs='*', metavar='[LABEL=]LOGDIR',
+                      help='roots holding <task>/<method>/<seed>/metrics.jsonl; a bare LOGDIR is '
+                      'the source "ours", LABEL=LOGDIR the source LABEL')
   parser.add_argument('--baselines', nargs='+', default=[], metavar='[LABEL=]FILE',
-                      help='score files ({task, method, seed, xs, ys} lists) drawn beside our runs')
+                      help='score files ({task, method, seed, xs, ys} lists) drawn beside our runs '
+                      '(default with --paper: the shipped scores/*.json)')
+  parser.add_argument('--compare', metavar='SOURCE', help="also the probability of improvement of "
+                      "our methods over SOURCE's dreamerv2 (e.g. your own upstream runs)")
   parser.add_argument('--xaxis', default='step', help='x key of metrics.jsonl (default step)')
   parser.add_argument('--yaxis', default='eval_return', help='y key (default eval_return)')
   parser.add_argument('--tasks', default='', metavar='REGEX',
@@ -279,7 +171,16 @@ def parse_args(argv):
     parser.error('--bins and --xlim must be positive')
   if args.reps < 10:
     parser.error(f'--reps must be >= 10, got {args.reps}')
+  if args.compare == OURS:
+    parser.error(f'--compare names another source than {OURS!r} (a LABEL=LOGDIR or a score file)')
   return parser, args
+
+
+def baseline_specs(args):
+  """The score files to read: --baselines, or with --paper and none given, the shipped ones."""
+  if args.paper and not args.baselines:
+    return [str(path) for path in scores.published_files()]
+  return list(args.baselines)
 
 
 def select(records, args):
@@ -311,12 +212,12 @@ def build_curves(records, args, ranges):
       xlim = PAPER_XLIM.get(kind) if args.paper else None
       if kind in ranges:
         xlim, width = ranges[kind]['xlim'], args.bins or ranges[kind]['width']
-    binned = []
+    binned, is_run = [], group[0]['run']
     for record in group:
       bxs, bys = bin_run(record['xs'], record['ys'], width, xlim)
       if not np.isfinite(bys).any():
         empty[(source, task, width)] += 1
-        if source == OURS:
+        if is_run:
           warn(f"{record['path']}: no data in a complete bin of width {width:g}; skipped")
         continue
       binned.append((bxs, bys))
@@ -327,8 +228,9 @@ def build_curves(records, args, ranges):
     if binned:
       curve = dict(aggregate(binned), width=width, xlim=xlim, binned=binned)
       curves[(task, source, method)] = dict(curve, final=final_score(curve))
+  run_sources = {record['source'] for record in records if record['run']}
   for (source, task, width), count in sorted(empty.items()):
-    if source != OURS:
+    if source not in run_sources:
       warn(f'{source}: {task}: {count} records have no data in a complete bin of width {width:g}; '
            'skipped')
   return curves, ours
@@ -346,7 +248,7 @@ def our_ranges(records, args):
   bins, never narrower than their evaluations are apart (no empty bins between evaluations)."""
   ends, spacing = collections.defaultdict(float), collections.defaultdict(float)
   for record in records:
-    if record['source'] == OURS and record['xs']:
+    if record['run'] and record['xs']:
       kind, xs = suite(record['task']), np.unique([0.0, *record['xs']])
       ends[kind] = max(ends[kind], float(xs[-1]))
       spacing[kind] = max(spacing[kind], float(np.median(np.diff(xs))))
@@ -402,15 +304,20 @@ def main(argv=None):
   start = time.perf_counter()
   parser, args = parse_args(argv)
   runs = select(read_runs(args.logdirs, args.xaxis, args.yaxis), args)
-  baselines = select(read_baselines(args.baselines), args)
+  baselines = select(read_baselines(baseline_specs(args)), args)
   if runs and not (args.paper or args.tasks):  # our tasks, and the baselines beside them
     baselines = [record for record in baselines if record['task'] in {run['task'] for run in runs}]
   ranges = our_ranges(runs, args)
-  curves, ours = build_curves(runs + baselines, args, ranges)
+  records = scores.check_merges(runs + baselines)
+  curves, ours = build_curves(records, args, ranges)
   if not curves:
     parser.exit(2, f'error: nothing to plot: no runs with {args.xaxis} and {args.yaxis} under '
                 f'{args.logdirs or "(no LOGDIR)"} and no baseline records left after the filters\n')
-  sources = [OURS] + list(dict.fromkeys(r['source'] for r in baselines))
+  sources = list(dict.fromkeys([OURS] + [r['source'] for r in runs + baselines]))
+  if args.compare and not any(s == args.compare and plotting.method_key(m) == 'dreamerv2'
+                              for _, s, m in curves):
+    parser.exit(2, f'error: --compare {args.compare}: no dreamerv2 curve of that source; sources: '
+                f'{", ".join(s for s in sources if s != OURS) or "none but ours"}\n')
   for kind, cut in ranges.items():
     print(f"{kind}: x-axis cut at {cut['xlim']:g} env steps, where our runs end, in bins of "
           f"{args.bins or cut['width']:g} (--xlim and --bins override)")
@@ -444,8 +351,9 @@ def main(argv=None):
   write_scores(outdir, rows, sources)
   if any(suite(task) == 'dmc' for task, _, _ in curves):
     from common import aggregate
-    result = aggregate.compute(curves, args.reps, args.seed)
-    summary['aggregate'], notes = aggregate.write(outdir, result, sources, args.reps, args.seed)
+    result = aggregate.compute(curves, args.reps, args.seed, args.compare)
+    summary['aggregate'], notes = aggregate.write(outdir, result, sources, args.reps, args.seed,
+                                                  args.compare)
     for note in notes:
       print(f'aggregate: {note}')
     summary['files'] += ['aggregate.json', 'aggregate.md', 'aggregate.png', 'aggregate.pdf']

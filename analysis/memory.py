@@ -200,15 +200,19 @@ def probe_model(wm, episodes):
 
   # Open loop: start states every OPENLOOP_EVERY steps, the recorded actions after them.
   top = max(HORIZONS)
+  count = len(np.arange(OPENLOOP_EVERY, length - top, OPENLOOP_EVERY))   # starts per call: one shape
+  imagined_by_episode = {}
+  for i in test:
+    starts = np.arange(OPENLOOP_EVERY, lengths[i] - top, OPENLOOP_EVERY)
+    if len(starts):
+      full = np.concatenate([starts, np.repeat(starts[-1:], count - len(starts))])
+      start = {k: tf.constant(np.asarray(v)[full]) for k, v in posts[i].items()}
+      actions = np.stack([episodes[i]['action'][t + 1:t + 1 + top] for t in full])
+      imagined = np.asarray(imagine(start, tf.constant(actions)), np.float32)[:len(starts)]
+      imagined_by_episode[i] = starts, imagined                                # (S, top, F)
   for horizon in HORIZONS:
     rows = {'predicted': [], 'positions': [], 'since': [], 'last': []}
-    for i in test:
-      starts = np.arange(OPENLOOP_EVERY, lengths[i] - top, OPENLOOP_EVERY)
-      if not len(starts):
-        continue
-      start = {k: tf.constant(np.asarray(v)[starts]) for k, v in posts[i].items()}
-      actions = np.stack([episodes[i]['action'][t + 1:t + 1 + top] for t in starts])
-      imagined = np.asarray(imagine(start, tf.constant(actions)), np.float32)   # (S, top, F)
+    for i, (starts, imagined) in imagined_by_episode.items():
       seen = since[i][starts]                                                   # at the start
       rows['predicted'].append(probelib.predict(probes, imagined[:, horizon - 1]))
       rows['positions'].append(positions[i][starts + horizon])
@@ -280,8 +284,8 @@ def main(argv=None):
   if {'train', 'probe'} & set(args.stages):
     from common import quiet
     quiet.import_tensorflow()
-  for method in args.methods:
-    for seed in args.seeds:
+  for seed in args.seeds:          # every method's seed 0 first: partial results cover all methods
+    for method in args.methods:
       done = (args.root / 'models' / method / str(seed) / 'probe.json').exists()
       wm = None
       if 'train' in args.stages and not done:

@@ -94,13 +94,16 @@ def interval_estimates(finals, reps, seed):
   return results
 
 
-def improvement(finals, reps, seed):
-  """P(method > dreamerv2) per (source, method), on the tasks both have, with its interval."""
+def improvement(finals, reps, seed, against=None):
+  """P(method > dreamerv2) per (source, method), on the tasks both have, with its interval: the
+  same source's dreamerv2, or with `against` the dreamerv2 of that source, for the methods of
+  every other source (their own dreamerv2 included)."""
   results = {}
   for (source, method), runs_by_task in sorted(finals.items()):
-    base = finals.get((source, next((m for s, m in finals if s == source and
-                                     plotting.method_key(m) == BASELINE), None)))
-    if base is None or plotting.method_key(method) == BASELINE:
+    base_source = against or source
+    base = finals.get((base_source, next((m for s, m in finals if s == base_source and
+                                          plotting.method_key(m) == BASELINE), None)))
+    if base is None or source == base_source and plotting.method_key(method) == BASELINE:
       continue
     tasks = sorted(set(runs_by_task) & set(base))
     if not tasks:
@@ -150,27 +153,34 @@ def iqm_curves(curves, reps, seed):
   return results
 
 
-def compute(curves, reps=2000, seed=0):
+def compute(curves, reps=2000, seed=0, compare=None):
+  """Every aggregate of the dmc curves; `compare` (a source) adds P(> that source's dreamerv2)."""
   finals, steps, dropped = final_scores(curves)
-  return {'estimates': interval_estimates(finals, reps, seed), 'final_steps': steps,
-          'improvement': improvement(finals, reps, seed), 'profiles': profiles(finals, reps, seed),
-          'iqm_curves': iqm_curves(curves, reps, seed), 'dropped': dropped}
+  result = {'estimates': interval_estimates(finals, reps, seed), 'final_steps': steps,
+            'improvement': improvement(finals, reps, seed), 'profiles': profiles(finals, reps, seed),
+            'iqm_curves': iqm_curves(curves, reps, seed), 'dropped': dropped}
+  if compare:
+    result['compared'] = improvement(finals, reps, seed, against=compare)
+  return result
 
 
 def label(source, method):
   return f'{method} ({source})'
 
 
-def write(outdir, result, sources, reps, seed):
+def write(outdir, result, sources, reps, seed, compare=None):
   """aggregate.json, aggregate.md and aggregate.png/.pdf in outdir; returns the rows and the
   notes on runs that stopped early or were left out."""
   import json
   estimates, improvement_ = result['estimates'], result['improvement']
+  compared = result.get('compared', {})
+  versus = f'probability_of_improvement_over_{compare}_dreamerv2'
   keys = sorted(estimates, key=lambda k: (plotting.method_order(plotting.method_key(k[1])),
                                           sources.index(k[0]) if k[0] in sources else 99))
   rows = [{'source': s, 'method': m, **estimates[(s, m)], 'runs_without_final_score':
            result['dropped'].get((s, m), 0), 'final_step': result['final_steps'][(s, m)],
-           'probability_of_improvement_over_dreamerv2': improvement_.get((s, m))} for s, m in keys]
+           'probability_of_improvement_over_dreamerv2': improvement_.get((s, m)),
+           **({versus: compared.get((s, m))} if compare else {})} for s, m in keys]
   (outdir / 'aggregate.json').write_text(json.dumps(
       {'normalization': f'return / {MAX_RETURN:g}', 'confidence': 0.95, 'reps': reps,
        'seed': seed, 'rows': rows}, indent=1) + '\n')
@@ -179,12 +189,18 @@ def write(outdir, result, sources, reps, seed):
            f'at each run\'s final bin: point estimate [95% stratified-bootstrap CI], {reps} '
            f'resamples, seed {seed}; P(> dreamerv2): probability of improvement over the same '
            'source\'s dreamerv2 on common tasks.', '',
-           '| method | source | runs (tasks) | ' + ' | '.join(NAMES) + ' | P(> dreamerv2) |',
-           '|---|---|---|' + '---|' * (len(NAMES) + 1)]
+           '| method | source | runs (tasks) | ' + ' | '.join(NAMES) + ' | P(> dreamerv2) |'
+           + (f' P(> dreamerv2 ({compare})) |' if compare else ''),
+           '|---|---|---|' + '---|' * (len(NAMES) + 1 + bool(compare))]
   for row in rows:
     p = row['probability_of_improvement_over_dreamerv2']
+    extra = ''
+    if compare:
+      q = row[versus]
+      extra = f" {cell(q) if q else '—'} |"
     lines.append(f"| {row['method']} | {row['source']} | {row['runs']} ({row['tasks']}) | " +
-                 ' | '.join(cell(row[name]) for name in NAMES) + f" | {cell(p) if p else '—'} |")
+                 ' | '.join(cell(row[name]) for name in NAMES) + f" | {cell(p) if p else '—'} |"
+                 + extra)
   notes = []
   for row in rows:
     where = sorted(set(row['final_step'].values()))

@@ -12,13 +12,13 @@ import pytest
 import plot
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCORES = ROOT.parent / 'shared' / 'scores'
+SCORES = ROOT / 'scores'   # the published curves shipped with the project
 PAPER_DMC = SCORES / 'vsg-paper-dmc.json'
 PAPER_BBS = SCORES / 'vsg-paper-bringbackshapes.json'
 UPSTREAM = SCORES / 'dreamerv2-dmc-vision.json'
 needs_scores = pytest.mark.skipif(
     not all(p.exists() for p in (PAPER_DMC, PAPER_BBS, UPSTREAM)),
-    reason=f'published score files not found in {SCORES} (the shared folder beside the repo)')
+    reason=f'published score files not found in {SCORES}')
 
 
 def write_run(root, task, method, seed, rows, end='\n'):
@@ -265,3 +265,81 @@ def test_a_long_legend_makes_the_figure_taller_not_the_panel_smaller(tmp_path):
       heights[count] = image.size[1]
   # 4 rows beyond the free ones, 0.22 inches each at 150 dpi.
   assert heights[8] - heights[2] == pytest.approx(4 * 0.22 * 150, abs=2)
+
+
+# --- Sources: the shipped scores, labelled inputs, merges, --compare (issue 27)
+
+def test_a_clone_plots_the_paper_from_the_shipped_scores_alone(tmp_path):
+  # The default baselines are the project's scores/, whatever lies beside the repo.
+  result = subprocess.run([sys.executable, str(ROOT / 'plot.py'), '--paper', '--outdir',
+                           str(tmp_path / 'p'), '--reps', '20'], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  for name in ('dmc.png', 'shapeherd.png', 'aggregate.json', 'aggregate.png', 'scores.md'):
+    assert (tmp_path / 'p' / name).stat().st_size > 1000
+  sources = {row['source'] for row in json.loads((tmp_path / 'p' / 'aggregate.json').read_text())['rows']}
+  assert sources == {'paper', 'upstream'}
+  readme = (ROOT / 'scores' / 'README.md').read_text()
+  for path in (PAPER_DMC, PAPER_BBS, UPSTREAM):
+    assert path.name in readme and 'MIT' in readme
+
+
+def write_upstream_run(root, task, seed, values):
+  """A run directory as upstream DreamerV2 writes it: bare step rows, NaN tokens, train and eval
+  rows apart, its own config.yaml."""
+  run = root / task / 'dreamerv2' / str(seed)
+  run.mkdir(parents=True)
+  lines = ['{"step": 0}']
+  for k, value in enumerate(values, 1):
+    lines += [f'{{"step": {k * 5000}, "train_return": {value - 10}, "train_length": 1000, '
+              f'"model_loss": NaN, "fps": 12.5}}', f'{{"step": {k * 5000}}}',
+              f'{{"step": {k * 5000}, "eval_return": {value}, "eval_length": 1000}}']
+  (run / 'metrics.jsonl').write_text('\n'.join(lines) + '\n')
+  (run / 'config.yaml').write_text(f'logdir: {run}\ntask: {task}\nsteps: 1e8\nprecision: 16\n'
+                                   'rssm: {hidden: 1024, deter: 1024}\n')
+
+
+def test_named_sources_keep_upstream_runs_apart_and_compare_against_them(tmp_path, capsys):
+  ours, mine = tmp_path / 'ours', tmp_path / 'upstream'
+  for seed in range(2):
+    for method, value in (('dreamerv2', 300.0), ('vsg', 500.0)):
+      write_run(ours, 'dmc_walker_walk', method, seed,
+                evals([5e3 * k for k in range(1, 11)], [value + 10 * seed] * 10))
+    write_upstream_run(mine, 'dmc_walker_walk', seed, [100.0 + seed] * 10)
+  summary = plot.main([str(ours), f'mine={mine}', '--compare', 'mine', '--outdir',
+                       str(tmp_path / 'out'), '--reps', '20'])
+  assert summary['methods']['dmc'] == ['dreamerv2 (mine)', 'dreamerv2 (ours)', 'vsg (ours)']
+  row = rows_by(tmp_path / 'out')[('dmc_walker_walk', 'dreamerv2')]
+  assert row['ours']['mean'] == 305.0 and row['baselines']['mine']['mean'] == 100.5   # not merged
+  assert row['baselines']['mine']['n'] == 2
+  table = (tmp_path / 'out' / 'scores.md').read_text()
+  assert '| ours | mine |' in table
+  aggregate = json.loads((tmp_path / 'out' / 'aggregate.json').read_text())['rows']
+  by = {(r['source'], r['method']): r for r in aggregate}
+  versus = 'probability_of_improvement_over_mine_dreamerv2'
+  assert by[('ours', 'vsg')][versus]['value'] == 1.0               # every run above theirs
+  assert by[('ours', 'dreamerv2')][versus]['value'] == 1.0         # ours against upstream's
+  assert by[('ours', 'vsg')]['probability_of_improvement_over_dreamerv2']['value'] == 1.0
+  assert 'P(> dreamerv2 (mine))' in (tmp_path / 'out' / 'aggregate.md').read_text()
+  assert 'one curve from' not in capsys.readouterr().err           # labelled: nothing merged
+  # Unlabelled, the upstream runs merge into ours: said, naming both inputs and the reused seeds.
+  merged = plot.main([str(ours), str(mine), '--outdir', str(tmp_path / 'm'), '--reps', '20'])
+  err = capsys.readouterr().err
+  assert f'dmc_walker_walk dreamerv2 (ours): one curve from 2 inputs, {ours} and {mine}' in err
+  assert 'both use seed 0, 1: counted as separate seeds' in err
+  assert rows_by(tmp_path / 'm')[('dmc_walker_walk', 'dreamerv2')]['ours']['seeds'] == 4
+  assert merged['methods']['dmc'] == ['dreamerv2 (ours)', 'vsg (ours)']
+  # A baseline labelled like the published upstream file merges with it: said too.
+  binned = tmp_path / 'm' / 'curves.json'
+  plot.main([str(ours), '--baselines', str(UPSTREAM), f'upstream={binned}', '--outdir',
+             str(tmp_path / 'b'), '--reps', '20'])
+  err = capsys.readouterr().err
+  assert f'dmc_walker_walk dreamerv2 (upstream): one curve from 2 inputs, {UPSTREAM} and {binned}' in err
+
+
+def test_compare_names_a_source_with_a_dreamerv2(tmp_path, capsys):
+  write_run(tmp_path / 'runs', 'dmc_walker_walk', 'vsg', 0, evals([5e4], [1.0]))
+  with pytest.raises(SystemExit) as exit_info:
+    plot.main([str(tmp_path / 'runs'), '--compare', 'nobody', '--outdir', str(tmp_path / 'o')])
+  assert exit_info.value.code == 2
+  assert '--compare nobody: no dreamerv2 curve of that source' in capsys.readouterr().err
