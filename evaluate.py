@@ -96,10 +96,11 @@ OPENL_CONTEXT = 5
 KEYS = ('image', 'action', 'reward', 'is_first', 'is_terminal')
 
 
-def openl_windows(episodes, length):
+def openl_windows(episodes, length, extra=()):
   """Consecutive non-overlapping windows of `length` steps from every episode, each starting like a
-  replayed sequence (is_first on its first step), as one batch."""
-  windows = [{k: episode[k][start:start + length] for k in KEYS}
+  replayed sequence (is_first on its first step), as one batch; `extra` keys (the model's
+  mlp_keys) beside KEYS."""
+  windows = [{k: episode[k][start:start + length] for k in KEYS + tuple(extra)}
              for episode in episodes
              for start in range(0, len(episode['reward']) - length + 1, length)]
   if not windows:
@@ -110,14 +111,14 @@ def openl_windows(episodes, length):
 def stack_windows(windows):
   """Equal-length windows cut from episodes as one batch, each starting like a replayed sequence
   (is_first on its first step)."""
-  batch = {k: np.stack([w[k] for w in windows]) for k in KEYS}
+  batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}
   batch['is_first'][:, 0] = True
   return batch
 
 
 def openl_summary(agent, episodes, horizon):
   """Open-loop errors of the world model on `episodes` (see --openloop)."""
-  data = openl_windows(episodes, OPENL_CONTEXT + horizon)
+  data = openl_windows(episodes, OPENL_CONTEXT + horizon, agent.wm.mlp_keys)
   errors = agent.openl_errors(data)
   imagined = slice(OPENL_CONTEXT, None)
   true, pred = data['reward'][:, imagined], errors['reward'][:, imagined]
@@ -218,7 +219,7 @@ def main(argv=None):
       write_video(args.video, frames, fps)
       print(f'{args.video}: {len(frames)} frames at {fps:.1f} frames/s', flush=True)
     if args.gates:
-      data = {k: episodes[0][k][None] for k in KEYS}
+      data = {k: episodes[0][k][None] for k in KEYS + agent.wm.mlp_keys}
       report = agent.gate_report(data)
       from PIL import Image
       args.gates.parent.mkdir(parents=True, exist_ok=True)

@@ -305,6 +305,16 @@ def _choice(*options):
   return lambda v: str(v).strip().lower() in options, f'one of {", ".join(options)}'
 
 
+def _regex():
+  def check(v):
+    try:
+      re.compile(str(v))
+      return True
+    except re.error:
+      return False
+  return check, 'a regular expression (Python re)'
+
+
 def _each(rule):
   check, text = rule
   return lambda v: all(check(x) for x in v), f'a list of values {text}'
@@ -329,6 +339,7 @@ RULES = {
     'rssm.gate': _choice('sample', 'soft'),
     'sparsity.prior': _between(0, 1, True, True), 'sparsity.free': _at_least(0),
     'encoder.depth': _at_least(1), 'decoder.depth': _at_least(1),
+    'mlp_keys': _regex(), 'mlp.layers': _at_least(1), 'mlp.units': _at_least(1),
     'kl.free': _at_least(0), 'kl.balance': _between(0, 1),
     'discount': _between(0, 1, open_low=True), 'discount_lambda': _between(0, 1),
     'imag_horizon': _at_least(1), 'actor_grad': _choice('dynamics', 'reinforce', 'both', 'auto'),

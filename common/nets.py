@@ -8,6 +8,7 @@ compute dtype, distribution statistics and gate probabilities in float32.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common import dists
@@ -153,24 +154,43 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
     return self.activation(tf.nn.bias_add(y, tf.cast(self.bias, x.dtype)) if self.use_bias else y)
 
 
+class VectorEncoder(tfutils.Module):
+  """Dense layers with ELU over the concatenated vector observations (mlp_keys, as [U]'s encoder
+  MLP); its output joins the CNN's embedding."""
+
+  def __init__(self, layers=4, units=400, act='elu', precision=32):
+    self._dtype = tfutils.compute_dtype(precision)
+    self._layers = [keras.layers.Dense(units, activation=act, dtype=tfutils.policy(precision),
+                                       name=f'enc_mlp{i}') for i in range(layers)]
+
+  def __call__(self, vectors):
+    x = tf.cast(vectors, self._dtype)
+    for layer in self._layers:
+      x = layer(x)
+    return x
+
+
 class MLP(tfutils.Module):
   """Dense layers with ELU, then a linear output read as a distribution.
 
-  Heads (spec a.4): a scalar Normal(mean, 1) ('mse') or Bernoulli logit ('binary'). Actor (spec d.7):
+  Heads (spec a.4): a scalar Normal(mean, 1) ('mse') or Bernoulli logit ('binary'); with `shape`,
+  'mse' is a unit Normal over that shape (the vector observations of mlp_keys). Actor (spec d.7):
   'trunc_normal' over `actions` dimensions or 'onehot' over `actions` choices.
   """
 
   DISTS = ('mse', 'binary', 'trunc_normal', 'onehot')
 
   def __init__(self, layers=4, units=400, act='elu', dist='mse', min_std=0.1, actions=None,
-               precision=32, name='mlp'):
+               precision=32, name='mlp', shape=None):
     if dist not in self.DISTS:
       raise ValueError(f'{name}.dist must be one of {self.DISTS}, got {dist!r}')
     policy = tfutils.policy(precision)
     self._dist, self._min_std = dist, min_std
     self._layers = [keras.layers.Dense(units, activation=act, dtype=policy, name=f'{name}_{i}')
                     for i in range(layers)]
-    size = {'trunc_normal': 2 * (actions or 0), 'onehot': actions}.get(dist, 1)
+    self._shape = tuple(shape) if shape is not None else None
+    size = {'trunc_normal': 2 * (actions or 0), 'onehot': actions}.get(
+        dist, int(np.prod(self._shape)) if self._shape else 1)
     self._out = keras.layers.Dense(size, dtype=policy, name=f'{name}_out')
 
   def __call__(self, feat):
@@ -178,6 +198,9 @@ class MLP(tfutils.Module):
     for layer in self._layers:
       x = layer(x)
     out = self._out(x)
+    if self._dist == 'mse' and self._shape is not None:
+      out = tf.reshape(out, tf.concat([tf.shape(out)[:-1], self._shape], 0))
+      return dists.unit_normal(out, len(self._shape))
     if self._dist == 'mse':
       return dists.unit_normal(tf.squeeze(out, -1), 0)
     if self._dist == 'binary':

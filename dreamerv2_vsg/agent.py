@@ -1,5 +1,7 @@
 """The agent: a world model plus an actor-critic trained in its imagination (DreamerV2 with VSG/SVSG)."""
 
+import re
+
 import numpy as np
 import tensorflow as tf
 
@@ -19,7 +21,8 @@ class Agent(tfutils.Module):
     self.config = config
     self.action_dim = int(act_space['action'].shape[0])
     self.discrete = discrete
-    self.wm = WorldModel(config, image_shape=tuple(obs_space['image'].shape))
+    self.wm = WorldModel(config, image_shape=tuple(obs_space['image'].shape),
+                         vector_shapes=vector_keys(obs_space, config.mlp_keys))
     self.behavior = ActorCritic(config, self.action_dim, discrete)
     self._policy = tfutils.TracedFunction(self._policy_step, name='agent.policy')
     self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='agent.train')
@@ -49,7 +52,7 @@ class Agent(tfutils.Module):
     step, so environments that restart need nothing else.
     """
     self.build()
-    obs = {k: tf.convert_to_tensor(obs[k]) for k in ('image', 'is_first')}
+    obs = {k: tf.convert_to_tensor(obs[k]) for k in ('image', 'is_first') + self.wm.mlp_keys}
     if state is None:
       state = self.initial_state(int(obs['image'].shape[0]))
     action, state = self._policy(obs, state, tf.constant(mode == 'eval'))
@@ -57,7 +60,8 @@ class Agent(tfutils.Module):
 
   def _policy_step(self, obs, state, evaluate):
     latent, prev_action = state
-    embed = self.wm.encoder(self.wm.preprocess_image(obs['image']))
+    embed = self.wm.encode({'image': self.wm.preprocess_image(obs['image']),
+                            **{k: tf.cast(obs[k], self.wm.dtype) for k in self.wm.mlp_keys}})
     latent, _ = self.wm.dynamics.obs_step(latent, prev_action, embed, obs['is_first'])
     dist = self.behavior.actor(self.wm.dynamics.get_feat(latent))
     action = tf.cond(evaluate, dist.mode, dist.sample)
@@ -110,6 +114,24 @@ class Agent(tfutils.Module):
     return (self.wm.variables + self.wm.opt.variables + self.behavior.variables
             + self.behavior.actor_opt.variables + self.behavior.critic_opt.variables
             + [self.behavior.updates])
+
+
+NOT_OBSERVATIONS = ('image', 'reward', 'is_first', 'is_last', 'is_terminal')
+
+
+def vector_keys(obs_space, pattern):
+  """{key: shape} of the observation keys `pattern` selects (re.match, as upstream's mlp_keys):
+  not the image, reward, flags or log_ keys; a selected key must be a 1-D float Box."""
+  keys = {}
+  for key, space in obs_space.items():
+    if key in NOT_OBSERVATIONS or key.startswith('log_') or not re.match(pattern, key):
+      continue
+    shape, dtype = tuple(getattr(space, 'shape', ()) or ()), getattr(space, 'dtype', None)
+    if len(shape) != 1 or dtype is None or not np.issubdtype(dtype, np.floating):
+      raise ValueError(f'--mlp_keys {pattern!r} selects the observation {key!r} of shape {shape} '
+                       f'and dtype {dtype}; it encodes 1-D float vectors only')
+    keys[key] = shape
+  return keys
 
 
 def tensors(data):

@@ -18,10 +18,12 @@ class WorldModel(tfutils.Module):
   """Learns p(x_t, r_t, gamma_t | s_t) and the latent dynamics from replayed sequences.
 
   Batches are dicts of (B, T, ...) arrays: `image` uint8, `action` float, `reward` float, `is_first`
-  and `is_terminal` bool. `train(data)` runs one optimizer step and returns (posterior, metrics).
+  and `is_terminal` bool, and one float array per vector observation of `vector_shapes` ({key:
+  shape}: the obs keys config.mlp_keys selects), which an MLP encodes beside the CNN and a head per
+  key predicts. `train(data)` runs one optimizer step and returns (posterior, metrics).
   """
 
-  def __init__(self, config, image_shape=(64, 64, 3)):
+  def __init__(self, config, image_shape=(64, 64, 3), vector_shapes=None):
     self.config = config
     self.precision = tfutils.resolve_precision(config.precision)
     self.dtype = tfutils.compute_dtype(self.precision)
@@ -30,6 +32,13 @@ class WorldModel(tfutils.Module):
                        f'got {config.clip_rewards!r}')
     p = self.precision
     self.encoder = nets.Encoder(**config.encoder, precision=p)
+    self.vector_shapes = {key: tuple(shape) for key, shape in sorted((vector_shapes or {}).items())}
+    self.mlp_keys = tuple(self.vector_shapes)
+    if self.mlp_keys:
+      self.vector_encoder = nets.VectorEncoder(**config.mlp, precision=p)
+      # Vector heads belong to the decoder: grad_heads' `decoder` covers them too.
+      self.vector_heads = {key: nets.MLP(**config.mlp, shape=shape, precision=p, name=f'dec_{key}')
+                           for key, shape in self.vector_shapes.items()}
     self.dynamics = make_dynamics(config, precision=p)
     self.heads = {'decoder': nets.Decoder(image_shape, **config.decoder, precision=p),
                   'reward': nets.MLP(**config.reward_head, precision=p, name='reward')}
@@ -47,6 +56,8 @@ class WorldModel(tfutils.Module):
     """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
     data = dict(data)
     data['image'] = self.preprocess_image(data['image'])
+    for key in self.mlp_keys:
+      data[key] = tf.cast(data[key], self.dtype)
     data['action'] = tf.cast(data['action'], self.dtype)
     data['reward'] = REWARD_TRANSFORMS[self.config.clip_rewards](tf.cast(data['reward'], tf.float32))
     data['discount'] = (1.0 - tf.cast(data['is_terminal'], tf.float32)) * self.config.discount
@@ -56,6 +67,16 @@ class WorldModel(tfutils.Module):
     """uint8 pixels to [-0.5, 0.5] in the compute dtype."""
     return tf.cast(image, self.dtype) / 255.0 - 0.5
 
+  def encode(self, data):
+    """The embedding of preprocessed observations (..., E): the CNN's, and the vector MLP's beside
+    it when there are mlp_keys."""
+    embed = self.encoder(data['image'])
+    if not self.mlp_keys:
+      return embed
+    vectors = tf.concat([tf.reshape(data[k], tf.concat([tf.shape(data[k])[:-len(shape)], [-1]], 0))
+                         for k, shape in self.vector_shapes.items()], -1)
+    return tf.concat([embed, tf.cast(self.vector_encoder(vectors), embed.dtype)], -1)
+
   def loss(self, data, state=None):
     """Eq. 3: image, reward (and discount) log losses + beta KL + alpha sparsity. Returns
     (loss, posterior, metrics); losses are float32 scalars, averaged over batch and time."""
@@ -63,7 +84,7 @@ class WorldModel(tfutils.Module):
     data = self.preprocess(data)
     # Name scopes name the parts in profiles (bench/train_step.py --breakdown); gradients inherit them.
     with tf.name_scope('encoder'):
-      embed = self.encoder(data['image'])
+      embed = self.encode(data)
     with tf.name_scope('dynamics'):
       post, prior = self.dynamics.observe(embed, data['action'], data['is_first'], state)
     with tf.name_scope('kl'):
@@ -78,6 +99,12 @@ class WorldModel(tfutils.Module):
         head_loss = -tf.reduce_mean(dist.log_prob(tf.cast(targets[name], tf.float32)))
       metrics[HEAD_METRICS[name]] = head_loss
       loss += cfg.loss_scales.get(name, 1.0) * head_loss                          # -ln p(x|s) ...
+    for key in self.mlp_keys:                    # the vector part of the observation likelihood
+      with tf.name_scope(f'dec_{key}'):
+        dist = self.vector_heads[key](feat if 'decoder' in cfg.grad_heads else sg(feat))
+        head_loss = -tf.reduce_mean(dist.log_prob(tf.cast(data[key], tf.float32)))
+      metrics[f'{key}_loss'] = head_loss
+      loss += cfg.loss_scales.get('decoder', 1.0) * head_loss
     if self.dynamics.gated:
       sparsity, sparsity_kl = nets.sparsity_loss(post['gate_prob'], cfg.sparsity.prior,
                                                  cfg.sparsity.free)
@@ -98,7 +125,8 @@ class WorldModel(tfutils.Module):
     batch = {'image': np.zeros((1, 2) + self._image_shape, np.uint8),
              'action': np.zeros((1, 2, action_dim), np.float32),
              'reward': np.zeros((1, 2), np.float32),
-             'is_first': np.array([[True, False]]), 'is_terminal': np.zeros((1, 2), bool)}
+             'is_first': np.array([[True, False]]), 'is_terminal': np.zeros((1, 2), bool),
+             **{key: np.zeros((1, 2) + shape, np.float32) for key, shape in self.vector_shapes.items()}}
     self.loss(batch)
     self.opt.build(self.trainable_variables)
     self._built = True
@@ -148,7 +176,7 @@ class WorldModel(tfutils.Module):
   def posterior(self, data):
     """Posterior states (B, T, ...) of a raw batch (uint8 images), sampled as in training."""
     data = self.preprocess(data)
-    post, _ = self.dynamics.observe(self.encoder(data['image']), data['action'], data['is_first'])
+    post, _ = self.dynamics.observe(self.encode(data), data['action'], data['is_first'])
     return post
 
   def gate_report(self, data, count=6):
@@ -169,7 +197,8 @@ class WorldModel(tfutils.Module):
     """Observes `context` steps, then imagines the rest from the recorded actions (spec a.9).
     `data` is preprocessed; returns the features (B, T, F): posteriors, then priors."""
     dyn = self.dynamics
-    post, _ = dyn.observe(self.encoder(data['image'][:, :context]), data['action'][:, :context],
+    observed = {key: data[key][:, :context] for key in ('image',) + self.mlp_keys}
+    post, _ = dyn.observe(self.encode(observed), data['action'][:, :context],
                           data['is_first'][:, :context])
     start = {k: v[:, -1] for k, v in post.items()}
     prior = dyn.imagine(data['action'][:, context:], start)

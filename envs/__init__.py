@@ -4,6 +4,8 @@ Tasks, by prefix (SUITES):
   dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g. dmc_walker_walk
   shapeherd[_sparse][_distract<n>][_size<s>]...   the paper's ShapeHerd and its variants
                        (shapeherd_tasks.GRAMMAR), e.g. shapeherd, shapeherd_sparse_distract2_size1.4
+  gym_<id>             any registered gymnasium env (gym_tasks.py), e.g. gym_ShapeHerd-v0,
+                       gym_PointReach-v0 (point.py: image plus vector observations)
 
 The rules an env module follows, to be one of SUITES:
   GRAMMAR                        how its task names are written (for error messages and --help)
@@ -39,11 +41,13 @@ __all__ = ['make', 'make_batch', 'constructor', 'suite', 'is_discrete', 'OneHot'
 
 SETTINGS = ('render_size', 'dmc_camera', 'action_repeat', 'time_limit', 'seed')
 SEED_STRIDE, EVAL_OFFSET = 1000, 500  # seed = config.seed * 1000 + index (+ 500 in eval mode)
-SUITES = {'dmc': 'envs.dmc', 'shapeherd': 'envs.shapeherd_tasks'}  # task prefix -> env module
+SUITES = {'dmc': 'envs.dmc', 'shapeherd': 'envs.shapeherd_tasks',   # task prefix -> env module
+          'gym': 'envs.gym_tasks'}
 
-# gymnasium.make('ShapeHerd-v0', **options) once envs is imported (the entry point loads lazily).
-if 'ShapeHerd-v0' not in gymnasium.registry:
-  gymnasium.register(id='ShapeHerd-v0', entry_point='envs.shapeherd:ShapeHerd')
+# gymnasium.make('ShapeHerd-v0', **options) once envs is imported (entry points load lazily).
+for _id, _entry in (('ShapeHerd-v0', 'envs.shapeherd:ShapeHerd'), ('PointReach-v0', 'envs.point:PointReach')):
+  if _id not in gymnasium.registry:
+    gymnasium.register(id=_id, entry_point=_entry)
 
 
 def suite(task):

@@ -319,3 +319,53 @@ def test_random_returns_play_whole_episodes_and_repeat_for_a_seed():
   first = envs.random_returns(TASK, config, 2, seed=3)
   assert len(first) == 2 and all(np.isfinite(first)) and min(first) >= 0
   assert envs.random_returns(TASK, config, 2, seed=3) == first
+
+
+# Any registered gymnasium env by name: gym_<id> (issue 27).
+
+def test_gym_tasks_build_registered_envs_with_their_vector_keys():
+  config = dmc_config(task='gym_PointReach-v0', time_limit=20, action_repeat=2)
+  env = envs.make('gym_PointReach-v0', config)     # in a worker, like every env
+  try:
+    space = env.obs_space
+    assert space['image'].shape == (64, 64, 3) and space['position'].shape == (2,)
+    obs = env.reset()
+    assert obs['is_first'] and obs['position'].dtype == np.float32 and obs['image'].any()
+    steps = 0
+    while not obs['is_last']:
+      obs = env.step({'action': np.ones(2, np.float32)})
+      steps += 1
+    assert steps == 10                                # 20 env steps at action repeat 2
+  finally:
+    env.close()
+  shapeherd = envs.make('gym_ShapeHerd-v0', dmc_config(task='gym_ShapeHerd-v0'), parallel=False)
+  assert shapeherd.reset()['image'].shape == (64, 64, 3)
+
+
+def test_gym_task_names_are_checked_in_one_line():
+  with pytest.raises(ValueError, match=r"unknown task 'gym_NoSuchEnv-v0': gymnasium has no env 'NoSuchEnv-v0'"):
+    envs.constructor('gym_NoSuchEnv-v0', dmc_config())
+  with pytest.raises(ValueError, match=r"unknown task 'gym_'; expected gym_<gymnasium id>"):
+    envs.constructor('gym_', dmc_config())
+
+
+def test_an_env_without_an_image_is_rendered_and_keeps_its_state():
+  from envs import gym_tasks
+
+  class Vector(gymnasium.Env):
+    observation_space = gymnasium.spaces.Box(-1, 1, (3,), np.float32)
+    action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+      return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+      return np.ones(3, np.float32), 0.0, False, False, {}
+
+    def render(self):
+      return np.full((100, 80, 3), 7, np.uint8)
+
+  env = gym_tasks.Pixels(Vector(), (64, 64))
+  obs, _ = env.reset()
+  assert obs['image'].shape == (64, 64, 3) and (obs['image'] == 7).all()
+  assert obs['state'].tolist() == [0, 0, 0] and set(env.observation_space.spaces) == {'image', 'state'}

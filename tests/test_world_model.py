@@ -188,3 +188,43 @@ def test_rewritten_conv_layers_equal_keras_layers_with_their_weights(precision, 
   for a, b in zip(*results):
     np.testing.assert_allclose(tf.cast(a, tf.float32).numpy(), tf.cast(b, tf.float32).numpy(),
                                atol=tolerance * max(1.0, float(tf.reduce_max(tf.abs(b)))))
+
+
+def test_vector_observations_are_encoded_and_predicted():
+  # mlp_keys: an MLP encodes the vectors beside the CNN and a head per key predicts them (issue 27).
+  model = WorldModel(make_config('dmc', 'vsg', kl__free=0.0), vector_shapes={'position': (2,),
+                                                                               'velocity': (3,)})
+  assert model.mlp_keys == ('position', 'velocity')
+  data = random_batch(action_dim=2)
+  rng = np.random.default_rng(1)
+  data['position'] = rng.normal(size=(2, 5, 2)).astype(np.float32)
+  data['velocity'] = rng.normal(size=(2, 5, 3)).astype(np.float32)
+  model.build(2)
+  image_only = nets.Encoder(**make_config('dmc', 'vsg').encoder)(tf.zeros([1, 64, 64, 3]))
+  embed = model.encode(model.preprocess(data))
+  assert embed.shape[-1] == image_only.shape[-1] + make_config('dmc', 'vsg').mlp.units
+  parts = {'vector_encoder': model.vector_encoder, **model.vector_heads}
+  before = {name: [v.numpy().copy() for v in part.trainable_variables] for name, part in parts.items()}
+  _, metrics = traced_train(model, 2)(data)
+  for name, part in parts.items():
+    for var, old in zip(part.trainable_variables, before[name]):
+      assert not np.array_equal(var.numpy(), old), f'{name}: {var.path} did not change'
+  assert {'position_loss', 'velocity_loss'} <= set(metrics)
+  # The vector heads are unit Normals over each key's shape: loss = 0.5 |x - mean|^2 + const.
+  dist = model.vector_heads['velocity'](model.dynamics.get_feat(model.posterior(data)))
+  assert dist.event_shape == [3] and dist.batch_shape == [2, 5]
+
+
+def test_mlp_keys_select_vector_observations_and_refuse_other_shapes():
+  import gymnasium
+  from dreamerv2_vsg.agent import vector_keys
+  space = {'image': gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8),
+           'position': gymnasium.spaces.Box(-1, 1, (2,), np.float32),
+           'velocity': gymnasium.spaces.Box(-1, 1, (2,), np.float32),
+           'map': gymnasium.spaces.Box(0, 1, (4, 4), np.float32),
+           'log_scored': gymnasium.spaces.Box(0, 9, (), np.float32)}
+  assert vector_keys(space, '$^') == {}
+  assert vector_keys(space, 'position|velocity') == {'position': (2,), 'velocity': (2,)}
+  assert vector_keys(space, 'pos') == {'position': (2,)}            # re.match, as upstream
+  with pytest.raises(ValueError, match=r"--mlp_keys '.\*' selects the observation 'map' of shape \(4, 4\)"):
+    vector_keys(space, '.*')
