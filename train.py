@@ -24,7 +24,7 @@ DONE = 'done.json'  # {"step": env steps reached, "steps": the budget}: written 
 # Settings a resumed run may change: they do not touch the model, its data or its step count.
 HARMLESS = ('steps', 'eval_every', 'eval_eps', 'log_every', 'checkpoint_every', 'progress_every',
             'verbose', 'logdir', 'envs', 'jit', 'gpu_memory_growth', 'env_timeout',
-            'replay.capacity')
+            'replay.capacity', 'require_gpu', 'checkpoint_keep', 'wandb_project', 'deterministic')
 
 
 def fail(message, code=2):
@@ -40,6 +40,11 @@ def main(argv=None):
     envs.constructor(config.task, config)  # validates task and settings; starts nothing
   except ValueError as e:
     fail(e)
+  if config.require_gpu:  # before anything is written: a run that would train on the CPU stops
+    from common import device, quiet
+    quiet.import_tensorflow(config.verbose)
+    if not device.describe()['gpu']:
+      fail(f"--require_gpu True: {device.describe()['text']}")
   logdir = pathlib.Path(config.logdir).expanduser()
   try:
     logdir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +62,7 @@ def main(argv=None):
   if changes:
     print(f'resuming with changed settings: {changes}', flush=True)
   fresh = not (logdir / 'config.yaml').exists()
+  starts = [] if fresh else start_lines(logdir / 'config.yaml')
   try:
     (logdir / DONE).unlink(missing_ok=True)
     config.save(logdir / 'config.yaml')
@@ -64,8 +70,13 @@ def main(argv=None):
     fail(f'cannot write to {logdir} ({e.strerror or e}); choose another --logdir')
   stop_on_signals()
 
-  from common import quiet
+  from common import device, quiet
   quiet.import_tensorflow(config.verbose)  # only once the flags and the task are good
+  info = say_device(config)
+  try:
+    record_start(logdir / 'config.yaml', info, starts)
+  except OSError as e:
+    fail(f'cannot write to {logdir} ({e.strerror or e}); choose another --logdir')
   from common import checkpoint
   from dreamerv2_vsg import loop as looplib
   from envs.parallel import WorkerError
@@ -92,6 +103,45 @@ def main(argv=None):
   files.write_atomic(logdir / DONE, lambda f: f.write(json.dumps(
       {'step': loop.step, 'steps': config.steps}).encode()))
   lock.release()
+
+
+def say_device(config):
+  """The first line of a run: the device, precision and jit as resolved, the versions; and once, a
+  note when a paper-sized model is about to train on a CPU."""
+  from common import device, tfutils
+  info = device.describe()
+  print(f"device: {info['text']}; precision {tfutils.resolve_precision(config.precision)} "
+        f"({config.precision}), jit {tfutils.resolve_jit(config.jit)} ({config.jit}); TensorFlow "
+        f"{info['tensorflow']}, CUDA {info['cuda']}, cuDNN {info['cudnn']}", flush=True)
+  if not info['gpu'] and device.paper_sized(config):
+    print(f'note: a paper-sized model (deter {config.rssm.deter}, batch {config.dataset.batch} x '
+          f'{config.dataset.length}) on a CPU: its first timed ETA (after pretraining) says how '
+          f'long, typically weeks; add the `cpu` config (--configs ... cpu) for the model sized for '
+          f'a CPU (50K env steps in hours)', flush=True)
+  return info
+
+
+def start_lines(path):
+  """The '# started ...' comment lines of a saved config.yaml (one per earlier start)."""
+  try:
+    return [line for line in path.read_text().splitlines(keepends=True)
+            if line.startswith('# started ')]
+  except (OSError, UnicodeDecodeError):
+    return []
+
+
+def record_start(path, info, earlier=()):
+  """Prepends comment lines to config.yaml: those of earlier starts, then one on this start (time,
+  commit, versions, device); loading the config ignores comments."""
+  import datetime
+  from common import device
+  body = ''.join(line for line in path.read_text().splitlines(keepends=True)
+                 if not line.startswith('# started '))
+  header = list(earlier)
+  now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+  header.append(f"# started {now}: commit {device.commit()}, TensorFlow {info['tensorflow']}, "
+                f"CUDA {info['cuda']}, cuDNN {info['cudnn']}, device {info['text']}\n")
+  files.write_atomic(path, lambda f: f.write((''.join(header) + body).encode()))
 
 
 def finished_at(logdir):

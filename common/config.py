@@ -329,7 +329,7 @@ RULES = {
     'precision': _choice('32', '16', 'bf16', 'auto'),
     'jit': _choice('true', 'false', '1', '0', 'auto'), 'progress_every': _at_least(0),
     'env_timeout': _between(0, float('inf'), open_low=True),
-    'envs': _at_least(1), 'render_size': _each(_at_least(1)), 'action_repeat': _at_least(1),
+    'envs': _at_least(1), 'checkpoint_keep': _at_least(1), 'render_size': _each(_at_least(1)), 'action_repeat': _at_least(1),
     'time_limit': _at_least(0), 'clip_rewards': _choice('identity', 'tanh', 'sign'),
     'replay.capacity': _at_least(0), 'replay.minlen': _at_least(1),
     'dataset.batch': _at_least(1), 'dataset.length': _at_least(2),

@@ -6,8 +6,12 @@
   logger.image(name, image)               # one picture; logger.histogram(name, values): a distribution
   logger.write(fps=True)                  # one row per output; fps = env steps/s since the last write
 
-metrics.jsonl gets one JSON object per write, {"step": int, name: float, ...}, appended and flushed
-as a whole line; non-finite values are written as null so every line stays strict JSON.
+metrics.jsonl gets one JSON object per write, {"step": int, name: float, ..., "wall_seconds":
+float}, appended and flushed as a whole line; non-finite values are written as null so every line
+stays strict JSON. wall_seconds counts from the run's start, across resumes (`wall_offset`: the
+seconds a resumed run had already run). With `wandb_project`, the scalars also go to Weights &
+Biases; if wandb is missing or fails, that output is disabled with one warning and nothing else
+changes.
 """
 
 import io
@@ -24,7 +28,8 @@ OUTPUTS = ('terminal', 'jsonl', 'tensorboard')
 
 class Logger:
 
-  def __init__(self, logdir, step=0, outputs=OUTPUTS):
+  def __init__(self, logdir, step=0, outputs=OUTPUTS, wall_offset=0.0, wandb_project='',
+               run_config=None):
     unknown = sorted(set(outputs) - set(OUTPUTS))
     if unknown:
       raise ValueError(f'Logger: unknown outputs {unknown}; valid outputs: {", ".join(OUTPUTS)}')
@@ -33,6 +38,12 @@ class Logger:
     self.step = step
     kinds = {'terminal': _Terminal, 'jsonl': _Jsonl, 'tensorboard': _TensorBoard}
     self._outputs = [kinds[name](self.logdir) for name in OUTPUTS if name in outputs]
+    started = time.perf_counter() - float(wall_offset)
+    for output in self._outputs:
+      if isinstance(output, _Jsonl):
+        output.clock = lambda: time.perf_counter() - started
+    if wandb_project:
+      self._outputs.append(_Wandb(self.logdir, wandb_project, run_config or {}))
     self._scalars = {}  # name -> [sum, count]
     self._videos = {}  # name -> uint8 frames (T, H, W, C); a picture is one frame
     self._histograms = {}  # name -> float64 values
@@ -122,6 +133,7 @@ class _Jsonl:
 
   def __init__(self, logdir):
     self.path = logdir / 'metrics.jsonl'
+    self.clock = None  # seconds since the run's start, set by the Logger
     # A run killed mid-line (by an older writer) must not glue its partial row to our first row.
     self._newline = False
     if self.path.exists() and self.path.stat().st_size:
@@ -134,6 +146,8 @@ class _Jsonl:
       return
     row = {'step': step}
     row.update((k, v if math.isfinite(v) else None) for k, v in scalars.items() if k != 'step')
+    if self.clock is not None:
+      row['wall_seconds'] = round(self.clock(), 1)
     line = ('\n' if self._newline else '') + json.dumps(row) + '\n'
     try:
       with self.path.open('ab', buffering=0) as f:  # unbuffered: the whole line in one write call
@@ -215,3 +229,42 @@ def _histogram(tf, values, buckets=30):
       min=low, max=high, num=len(values), sum=float(values.sum()),
       sum_squares=float((values ** 2).sum()), bucket_limit=edges[1:].tolist(),
       bucket=counts.astype(float).tolist())
+
+
+class _Wandb:
+  """Scalars to Weights & Biases (optional; wandb is not a requirement). One run per logdir: its id
+  comes from the logdir, so a resumed run continues the same wandb run. Any failure of wandb (not
+  installed, no login, no network, an error while logging) disables this output with one warning."""
+
+  def __init__(self, logdir, project, run_config):
+    self._wandb = None
+    try:
+      import hashlib
+      import wandb
+      run_id = hashlib.sha1(str(logdir.resolve()).encode()).hexdigest()[:16]
+      wandb.init(project=project, dir=str(logdir), id=run_id, resume='allow',
+                 name='/'.join(logdir.parts[-3:]), config=dict(run_config))
+      self._wandb = wandb
+    except Exception as error:  # noqa: BLE001: whatever wandb raises, training goes on
+      self._disable(error)
+
+  def _disable(self, error):
+    self._wandb = None
+    print(f'warning: the wandb output is disabled ({type(error).__name__}: '
+          f'{str(error).splitlines()[0] if str(error) else ""}); training goes on, metrics.jsonl '
+          f'and TensorBoard have everything', file=sys.stderr, flush=True)
+
+  def __call__(self, step, scalars, videos, histograms):
+    if self._wandb is None or not scalars:
+      return
+    try:
+      self._wandb.log({k: v for k, v in scalars.items() if math.isfinite(v)}, step=step)
+    except Exception as error:  # noqa: BLE001
+      self._disable(error)
+
+  def close(self):
+    if self._wandb is not None:
+      try:
+        self._wandb.finish()
+      except Exception as error:  # noqa: BLE001
+        self._disable(error)

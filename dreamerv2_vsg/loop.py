@@ -18,19 +18,22 @@ import collections
 import contextlib
 import json
 import math
+import os
 import pathlib
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 import envs as envslib
 from common import checkpoint
+from common import device
 from common import files
 from common import tfutils
 from common.driver import Driver
 from common.logger import Logger
-from common.progress import Progress
+from common.progress import Progress, duration
 from common.replay import Replay
 from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
 
@@ -87,6 +90,11 @@ class Loop:
     self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
+    if config.deterministic:  # same seed and settings, same run (docs/: what stays nondeterministic)
+      keras.utils.set_random_seed(config.seed)
+      tf.config.experimental.enable_op_determinism()
+    # A paper-sized model on a CPU says once how long its ETA makes it.
+    self._size_note = device.paper_sized(config) and not tf.config.list_physical_devices('GPU')
     self._rng = np.random.default_rng(config.seed)
     length = config.dataset.length
     files.remove_stale_temporaries(self.logdir, self.logdir / 'train_episodes',
@@ -98,9 +106,11 @@ class Loop:
     self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
     # Env steps so far: from the saved episodes, or the last metrics row if later (the steps of an
     # episode a kill cut short were taken, so metrics.jsonl never steps back on a resume).
-    logged_step, self._logged_eval_step = _logged_steps(self.logdir / 'metrics.jsonl')
-    self.step = max(self.train_replay.stats['total_steps'] * self.repeat, logged_step)
-    self.logger = Logger(self.logdir, step=self.step)
+    logged = _logged(self.logdir / 'metrics.jsonl')
+    self._logged_eval_step = logged['eval_step']
+    self.step = max(self.train_replay.stats['total_steps'] * self.repeat, logged['step'])
+    self.logger = Logger(self.logdir, step=self.step, wall_offset=logged['wall_seconds'],
+                         wandb_project=config.wandb_project, run_config=config.flat)
     self.train_envs = self.eval_envs = None
     try:
       self.train_envs, self.eval_envs = make_envs('train'), make_envs('eval')
@@ -243,7 +253,17 @@ class Loop:
     print(f'done at env step {self.step}', flush=True)
 
   def save(self):
+    """checkpoint.npz at this step; with checkpoint_keep K > 1 the one before is kept as
+    checkpoint-<its step>.npz, and only the newest K - 1 of those."""
+    keep, previous = self.config.checkpoint_keep, getattr(self, '_saved_step', self.resumed_from
+                                                          if self.resumed else None)
+    if keep > 1 and previous is not None and previous != self.step and self.checkpoint_path.exists():
+      os.replace(self.checkpoint_path, self.logdir / f'checkpoint-{int(previous)}.npz')
+      older = sorted(self.logdir.glob('checkpoint-*.npz'), key=_checkpoint_step)
+      for path in older[:max(0, len(older) - (keep - 1))]:
+        path.unlink(missing_ok=True)
     checkpoint.save(self.checkpoint_path, self.agent.checkpoint_variables, step=self.step)
+    self._saved_step = self.step
 
   def close(self):
     """Saves a checkpoint (unless training diverged) and the last metrics, and closes the envs."""
@@ -326,7 +346,12 @@ class Loop:
 
   def _tick(self, detail=''):
     eta, lower = self.eta()
-    self.progress(self._phase, self.step, self.counts['update'], eta, lower, detail)
+    printed = self.progress(self._phase, self.step, self.counts['update'], eta, lower, detail)
+    if printed and self._size_note and not lower and self.counts['update'] > 1:
+      self._size_note = False
+      print(f'note: at the speed measured so far this paper-sized run needs {duration(eta)} more '
+            f'on this CPU; the `cpu` config (--configs ... cpu) is the model sized for a CPU',
+            flush=True)
 
   def _train_and_log(self):
     for _ in range(self.config.train_steps):
@@ -371,22 +396,39 @@ def _close(batch):
       env.close()
 
 
+def _checkpoint_step(path):
+  try:
+    return int(path.stem.split('-', 1)[1])
+  except (IndexError, ValueError):
+    return -1
+
+
 def _logged_steps(path):
   """(the step of the last complete row of metrics.jsonl or 0, the step of its last evaluation or
-  None); metrics.jsonl holds a row per `log_every` env steps, small enough to read whole."""
-  step, eval_step = 0, None
+  None)."""
+  logged = _logged(path)
+  return logged['step'], logged['eval_step']
+
+
+def _logged(path):
+  """What a resumed run takes from metrics.jsonl: `step` of its last complete row (or 0),
+  `eval_step` of its last evaluation (or None), `wall_seconds` of its last row that has them (or
+  0); metrics.jsonl holds a row per `log_every` env steps, small enough to read whole."""
+  logged = {'step': 0, 'eval_step': None, 'wall_seconds': 0.0}
   if not path.is_file():  # absent, or not a file to read (a device, a pipe)
-    return step, eval_step
+    return logged
   try:
     lines = path.read_bytes().split(b'\n')[:-1]   # the part after the last newline may be cut short
   except OSError:
-    return step, eval_step
+    return logged
   for line in lines:
     try:
       row = json.loads(line)
-      step = int(row['step'])
+      logged['step'] = int(row['step'])
     except (ValueError, KeyError, TypeError):
       continue
     if 'eval_return' in row:
-      eval_step = step
-  return step, eval_step
+      logged['eval_step'] = logged['step']
+    if isinstance(row.get('wall_seconds'), (int, float)):
+      logged['wall_seconds'] = float(row['wall_seconds'])
+  return logged
