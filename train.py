@@ -20,7 +20,8 @@ import sys
 from common import config as configlib
 from common import files
 
-DONE = 'done.json'  # {"step": env steps reached, "steps": the budget}: written when a run finishes
+DONE = 'done.json'  # {"step": env steps reached, "steps": the budget, "timing": the last process's
+                    # speeds (Loop.timing, read by doctor.py)}: written when a run finishes
 # Settings a resumed run may change: they do not touch the model, its data or its step count.
 HARMLESS = ('steps', 'eval_every', 'eval_eps', 'log_every', 'checkpoint_every', 'progress_every',
             'verbose', 'logdir', 'envs', 'jit', 'gpu_memory_growth', 'env_timeout',
@@ -101,22 +102,22 @@ def main(argv=None):
          f'intact: free some space and rerun the same command to resume', code=1)
   # Only after the final checkpoint: a finished run is one that a rerun need not touch.
   files.write_atomic(logdir / DONE, lambda f: f.write(json.dumps(
-      {'step': loop.step, 'steps': config.steps}).encode()))
+      {'step': loop.step, 'steps': config.steps, 'timing': loop.timing()}).encode()))
   lock.release()
 
 
 def say_device(config):
   """The first line of a run: the device, precision and jit as resolved, the versions; and once, a
-  note when a paper-sized model is about to train on a CPU."""
+  note when a full-size model is about to train on a CPU."""
   from common import device, tfutils
   info = device.describe()
   print(f"device: {info['text']}; precision {tfutils.resolve_precision(config.precision)} "
         f"({config.precision}), jit {tfutils.resolve_jit(config.jit)} ({config.jit}); TensorFlow "
         f"{info['tensorflow']}, CUDA {info['cuda']}, cuDNN {info['cudnn']}", flush=True)
-  if not info['gpu'] and device.paper_sized(config):
-    print(f'note: a paper-sized model (deter {config.rssm.deter}, batch {config.dataset.batch} x '
-          f'{config.dataset.length}) on a CPU: its first timed ETA (after pretraining) says how '
-          f'long, typically weeks; add the `cpu` config (--configs ... cpu) for the model sized for '
+  if not info['gpu'] and device.full_sized(config):
+    print(f'note: a full-size model (deter {config.rssm.deter}, batch {config.dataset.batch} x '
+          f'{config.dataset.length}, the `dmc` size) on a CPU: its first timed ETA (after '
+          f'pretraining) says how long, typically weeks; add the `cpu` config (--configs ... cpu) for the model sized for '
           f'a CPU (50K env steps in hours)', flush=True)
   return info
 

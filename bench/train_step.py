@@ -95,6 +95,8 @@ def main(argv):
   policy_times = policy_times[1:]
   counted = flops.count_function(traced, data, part=profiling.part_of)   # the timed trace: no retrace
   rss = peak_rss_mb()
+  device_mb = (tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20
+               if tf.config.list_physical_devices('GPU') else None)
   breakdown = profiling.op_times(step) if args.breakdown else None
   peak = None if args.no_peak else flops.peaks()   # after the RSS reading: its buffers are ~0.3 GB
 
@@ -105,7 +107,7 @@ def main(argv):
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
-      'peak_rss_mb': round(rss), 'params': int(sum(
+      'peak_rss_mb': round(rss), 'peak_device_mb': device_mb and round(device_mb), 'params': int(sum(
           v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
                                    else model.trainable_variables))),
       'machine': f'{cpu_name()}, TF {tf.__version__}',

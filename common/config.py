@@ -5,6 +5,8 @@
 
 import collections.abc
 import difflib
+import io
+import os
 import pathlib
 import re
 import sys
@@ -197,8 +199,11 @@ class Config(collections.abc.Mapping):
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = ruamel.yaml.YAML(typ='safe')
     yaml.default_flow_style = False
-    with path.open('w') as f:
-      yaml.dump(self.to_dict(), f)
+    text = io.StringIO()
+    yaml.dump(self.to_dict(), text)
+    temporary = path.with_name(f'.{path.name}.{os.getpid()}.tmp')  # atomic: never half a config
+    temporary.write_text(text.getvalue())
+    os.replace(temporary, path)
     return path
 
   @classmethod

@@ -40,9 +40,10 @@ def describe():
   return info
 
 
-def paper_sized(config):
-  """Whether a config has the paper's model size (deter 1024 or SVSG size 1024), which a CPU trains
-  in weeks, not hours (the `cpu` config is the size for a CPU)."""
+def full_sized(config):
+  """Whether a config has the `dmc` config's full model size (deter or SVSG size >= 1024, from the
+  reference README; the paper gives no size), which a CPU trains in weeks, not hours (the `cpu`
+  config is the size for a CPU)."""
   size = config.svsg.size if config.dynamics == 'svsg' else config.rssm.deter
   return size >= 1024
 

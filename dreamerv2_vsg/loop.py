@@ -86,15 +86,15 @@ class Loop:
     self.seconds, self.counts = collections.Counter(), collections.Counter()
     self.progress = Progress(config.steps, config.progress_every)
     make_envs = make_envs or (lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
-    self.diverged = False
+    self.diverged, self._mode = False, 'random'
     self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
     if config.deterministic:  # same seed and settings, same run (docs/: what stays nondeterministic)
       keras.utils.set_random_seed(config.seed)
       tf.config.experimental.enable_op_determinism()
-    # A paper-sized model on a CPU says once how long its ETA makes it.
-    self._size_note = device.paper_sized(config) and not tf.config.list_physical_devices('GPU')
+    # A full-size model on a CPU says once how long its ETA makes it.
+    self._size_note = device.full_sized(config) and not tf.config.list_physical_devices('GPU')
     self._rng = np.random.default_rng(config.seed)
     length = config.dataset.length
     files.remove_stale_temporaries(self.logdir, self.logdir / 'train_episodes',
@@ -204,13 +204,16 @@ class Loop:
     ('train' samples, 'eval' takes the mode, 'random'), with an update every `train_every` agent
     steps unless update=False."""
     policy = self._random_policy if mode == 'random' else self._timed_policy(mode)
-    self._updating = update
-    start = time.perf_counter()
+    self._updating, self._mode = update, mode
+    start, updating = time.perf_counter(), self.seconds['update']
     try:
       self.train_driver(policy, steps=steps, episodes=episodes)
     finally:
       self._updating = False
+      # Collection time by mode, without the updates it ran (the ETA's s per env step).
       self.seconds['collect'] += time.perf_counter() - start
+      self.seconds[f'collect/{mode}'] += time.perf_counter() - start - (
+          self.seconds['update'] - updating)
 
   def evaluate(self):
     """`eval_eps` episodes with the policy's mode; returns them (dicts of stacked arrays)."""
@@ -323,6 +326,7 @@ class Loop:
       return
     self.step += self.repeat
     self.counts['collected'] += self.repeat
+    self.counts[f'collected/{self._mode}'] += self.repeat
     self.logger.step = self.step
     if self._updating and self._should_train(self.step):
       self._train_and_log()
@@ -337,19 +341,40 @@ class Loop:
     # The first update traces the training step: it is left out once there are others.
     per_update = (seconds['update'] - seconds['first_update']) / (counts['update'] - 1) if (
         counts['update'] > 1) else seconds['update']
-    collecting = seconds['collect'] - seconds['update']  # the envs and the policy, without updates
-    per_step = collecting / counts['collected'] if counts['collected'] else 0.0
+    per_step = self._per_env_step()
     updates = remaining / (config.train_every * self.repeat) * config.train_steps
     evals = remaining / config.eval_every if config.eval_every else 0
     per_eval = seconds['eval'] / counts['eval'] if counts['eval'] else 0.0
     return remaining * per_step + updates * per_update + evals * per_eval, not counts['update']
+
+  def _per_env_step(self, mode=None):
+    """Seconds per collected env step (envs and policy, without updates) in `mode`; by default
+    with the training policy once it has run, else the random prefill's."""
+    seconds, counts = self.seconds, self.counts
+    mode = mode or ('train' if counts['collected/train'] else 'random')
+    return seconds[f'collect/{mode}'] / counts[f'collected/{mode}'] if (
+        counts[f'collected/{mode}']) else 0.0
+
+  def timing(self):
+    """This process's measured speeds (the ETA's inputs): seconds per collected env step with the
+    training policy and in the random prefill, per update (the first, which traces, apart) and per
+    evaluation."""
+    seconds, counts = self.seconds, self.counts
+    timed = counts['update'] - 1
+    return {
+        'per_env_step': self._per_env_step('train') or None,
+        'per_prefill_step': self._per_env_step('random') or None,
+        'per_update': (seconds['update'] - seconds['first_update']) / timed if timed > 0 else None,
+        'first_update': seconds['first_update'], 'updates': counts['update'],
+        'per_eval': seconds['eval'] / counts['eval'] if counts['eval'] else None,
+        'collected': counts['collected']}
 
   def _tick(self, detail=''):
     eta, lower = self.eta()
     printed = self.progress(self._phase, self.step, self.counts['update'], eta, lower, detail)
     if printed and self._size_note and not lower and self.counts['update'] > 1:
       self._size_note = False
-      print(f'note: at the speed measured so far this paper-sized run needs {duration(eta)} more '
+      print(f'note: at the speed measured so far this full-size run needs {duration(eta)} more '
             f'on this CPU; the `cpu` config (--configs ... cpu) is the model sized for a CPU',
             flush=True)
 

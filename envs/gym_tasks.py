@@ -11,6 +11,8 @@ an env without an image observation is rendered (render_mode='rgb_array') and it
 kept under `state`. Images are resized to render_size when they differ.
 """
 
+import importlib
+
 import gymnasium
 import numpy as np
 
@@ -26,7 +28,10 @@ def parse_task(task):
   if not env_id:
     raise ValueError(f'unknown task {task!r}; expected {GRAMMAR}')
   try:
-    gymnasium.spec(env_id)
+    module, _, name = env_id.rpartition(':')
+    if module:
+      importlib.import_module(module)   # as gymnasium.make does with `module:id`
+    gymnasium.spec(name)
   except (gymnasium.error.Error, ModuleNotFoundError, ImportError) as error:
     names = [name for name in gymnasium.registry if name.lower().startswith(env_id[:3].lower())]
     hint = f'; registered ids like it: {", ".join(sorted(names)[:8])}' if names else ''

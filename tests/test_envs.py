@@ -342,6 +342,20 @@ def test_gym_tasks_build_registered_envs_with_their_vector_keys():
   assert shapeherd.reset()['image'].shape == (64, 64, 3)
 
 
+def test_the_readme_own_env_example_runs_in_a_worker_through_its_module_prefix():
+  task = 'gym_examples.dial:Dial-v0'   # the README's example: the worker imports examples.dial itself
+  env = envs.make(task, dmc_config(task=task, time_limit=1000, action_repeat=1))
+  try:
+    obs = env.reset()
+    assert obs['image'].shape == (64, 64, 3) and obs['level'].shape == (1,)
+    level = obs['level'][0]
+    obs = env.step({'action': -np.sign([level]).astype(np.float32)})   # towards zero
+    assert abs(obs['level'][0]) < abs(level) and obs['reward'] == -abs(obs['level'][0])
+    assert obs['image'][0, 0, 0] == np.uint8(127 * (1 + obs['level'][0]))
+  finally:
+    env.close()
+
+
 def test_gym_task_names_are_checked_in_one_line():
   with pytest.raises(ValueError, match=r"unknown task 'gym_NoSuchEnv-v0': gymnasium has no env 'NoSuchEnv-v0'"):
     envs.constructor('gym_NoSuchEnv-v0', dmc_config())

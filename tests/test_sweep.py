@@ -88,7 +88,8 @@ def test_a_second_train_py_on_a_logdir_is_refused_at_once(tmp_path):
   first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     deadline = time.monotonic() + 120
-    while not (tmp_path / 'config.yaml').exists():   # written once the lock is held
+    config = tmp_path / 'config.yaml'   # written once the lock is held, its start line once started
+    while not (config.exists() and b'# started' in config.read_bytes()):
       assert time.monotonic() < deadline and first.poll() is None
       time.sleep(0.2)
     config_before = (tmp_path / 'config.yaml').read_bytes()
