@@ -62,6 +62,10 @@ def main(argv):
   from dreamerv2_vsg.agent import Agent
 
   tfutils.setup_gpus(config.gpu_memory_growth)
+  if config.deterministic:   # as the training loop does: what --deterministic True costs per step
+    import keras
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
   obs_space = {'image': gymnasium.spaces.Box(0, 255, tuple(config.render_size) + (3,), np.uint8)}
   act_space = {'action': gymnasium.spaces.Box(-1, 1, (args.action_dim,), np.float32)}
   agent = Agent(config, obs_space, act_space)
@@ -103,7 +107,8 @@ def main(argv):
   result = {
       'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
       'batch': config.dataset.batch, 'length': config.dataset.length,
-      'deter': config.rssm.deter, 'precision': model.precision, 'jit': tfutils.resolve_jit(config.jit),
+      'deter': config.rssm.deter, 'deterministic': bool(config.deterministic),
+      'precision': model.precision, 'jit': tfutils.resolve_jit(config.jit),
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
