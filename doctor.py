@@ -69,7 +69,8 @@ info['auto_precision'] = tfutils.resolve_precision('auto')
 info['auto_jit'] = tfutils.resolve_jit('auto')
 if info['gpu']:
   try:
-    out = subprocess.run(['nvidia-smi', '--query-gpu=memory.total', '--format=csv,noheader,nounits'],
+    out = subprocess.run(['nvidia-smi', '--query-gpu=memory.total',
+                          '--format=csv,noheader,nounits'],
                          capture_output=True, text=True, timeout=20).stdout.split()
     info['memory_bytes'] = int(out[0]) * 2**20
   except (OSError, subprocess.SubprocessError, IndexError, ValueError):
@@ -147,8 +148,9 @@ def check_render(budget_s):
     result = child(RENDER, env={'MUJOCO_GL': backend, 'PYOPENGL_PLATFORM': backend},
                    timeout=budget_s / 2)
     if 'error' not in result and result['nonblank'] and not result['tensorflow_loaded']:
-      return result, [f"render: one DMC frame {tuple(result['shape'])} with MUJOCO_GL={backend} in a "
-                      f"TensorFlow-free process, {result['per_frame_s'] * 1e3:.1f} ms per frame"
+      return result, [f"render: one DMC frame {tuple(result['shape'])} with MUJOCO_GL={backend} "
+                      "in a TensorFlow-free process, "
+                      f"{result['per_frame_s'] * 1e3:.1f} ms per frame"
                       + ('' if not tried else f" (egl failed: {tried[0][1]})")]
     tried.append((backend, result.get('error', 'a blank frame')))
   why = '; '.join(f'{b}: {e}' for b, e in tried)
@@ -234,7 +236,8 @@ def check_speed(configs, device, budget_s, smoke, threads, out):
         continue
       memory = (f", peak GPU memory {cell['peak_device_mb']:.0f} MB" if cell.get('peak_device_mb')
                 else f", peak RSS {cell['peak_rss_mb']} MB")
-      lines.append(f"speed: precision {precision}, jit {jit}: full step median {cell['median_s']:.3f} s "
+      lines.append(f"speed: precision {precision}, jit {jit}: full step median "
+                   f"{cell['median_s']:.3f} s "
                    f"(first call {cell['first_call_s']:.1f} s), policy step "
                    f"{cell.get('policy_median_s', 0) * 1e3:.1f} ms{memory}; traces "
                    f"{cell['traces']}{'' if cell['traces'] == 1 else ' (RETRACED)'}")
@@ -247,10 +250,11 @@ def check_speed(configs, device, budget_s, smoke, threads, out):
   if 'error' in run:
     lines.append(f"speed: short train.py run FAILED ({run['error']})")
   else:
-    lines.append(f"speed: short train.py run ({run['steps']} env steps, {run['updates']} updates) in "
-                 f"{run['wall_s']:.0f} s: {1 / run['per_env_step']:.1f} env steps/s collecting, "
+    lines.append(f"speed: short train.py run ({run['steps']} env steps, {run['updates']} updates) "
+                 f"in {run['wall_s']:.0f} s: {1 / run['per_env_step']:.1f} env steps/s collecting, "
                  f"{1 / run['per_update']:.2f} updates/s, {run['per_eval']:.1f} s per evaluation "
-                 f"episode" if run.get('per_update') and run.get('per_env_step') and run.get('per_eval')
+                 "episode"
+                 if run.get('per_update') and run.get('per_env_step') and run.get('per_eval')
                  else f"speed: short train.py run finished but timed too little: {run}")
   time_cells(True)
   return {'cells': cells, 'run': run}, lines
@@ -290,8 +294,8 @@ def check_budget(configs, device, speed, machine_info):
            f"({seconds['update'] / 3600:.1f} h of updates at {per_update:.3f} s, "
            f"{seconds['collect'] / 3600:.1f} h collecting, {seconds['eval'] / 3600:.1f} h "
            f"evaluating)",
-           f"budget: replay {ram / 2**30:.1f} GiB of RAM and {disk / 2**30:.1f} GiB of disk per run "
-           f"(this machine: {(machine_info['ram_bytes'] or 0) / 2**30:.0f} GiB RAM, "
+           f"budget: replay {ram / 2**30:.1f} GiB of RAM and {disk / 2**30:.1f} GiB of disk "
+           f"per run (this machine: {(machine_info['ram_bytes'] or 0) / 2**30:.0f} GiB RAM, "
            f"{free / 2**30:.0f} GiB free disk)"]
   if fastest is not cell:
     lines.append(f"budget: precision {fastest['precision']}, jit {fastest['jit']} steps "
@@ -310,7 +314,8 @@ def check_budget(configs, device, speed, machine_info):
                f'--cpus_per_run {cpus}' if gpu_bytes else
                f'python sweep.py --logdir runs/ --grid {name} --cpus_per_run {cpus}')
     result['grids'][name] = {**cost, 'hours_per_run': hours, 'command': command}
-    lines.append(f"budget: --grid {name}: {runs} runs x {hours:.1f} h = {runs * hours:.0f} run-hours,"
+    lines.append(f"budget: --grid {name}: {runs} runs x {hours:.1f} h = "
+                 f"{runs * hours:.0f} run-hours,"
                  f" {cost['device_hours']:.0f} {where}-hours with {per_device} per {where} "
                  f"(assumes the model of {' '.join(configs)} and this device's env speed); "
                  f"`{command}`")
@@ -321,7 +326,8 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--configs', nargs='+', default=['dmc', 'vsg'],
                       help='the configs to time and budget (default: dmc vsg, the full size)')
-  parser.add_argument('--smoke', action='store_true', help='every part at debug sizes, float32 only (CPU, minutes)')
+  parser.add_argument('--smoke', action='store_true',
+                      help='every part at debug sizes, float32 only (CPU, minutes)')
   parser.add_argument('--out', type=pathlib.Path, help='where doctor.json and the short run go '
                       '(default: a temporary directory, removed)')
   parser.add_argument('--threads', type=int, default=0,
@@ -354,7 +360,8 @@ def main(argv=None):
 
   device = part('device', check_device, budgets['device'])
   render = part('render', check_render, budgets['render'])
-  speed = part('speed', check_speed, configs, device, budgets['speed'], args.smoke, args.threads, out)
+  speed = part('speed', check_speed, configs, device, budgets['speed'], args.smoke, args.threads,
+               out)
   part('budget', check_budget, configs, device, speed, report['machine'])
   ok = (device.get('matmul_ok') and 'error' not in render
         and any('error' not in c for c in speed.get('cells', []))
@@ -364,7 +371,8 @@ def main(argv=None):
   (out / 'doctor.json').write_text(text + '\n')
   if not args.out:
     shutil.rmtree(out / 'run', ignore_errors=True)
-  print(f"doctor: {'everything a run needs works' if ok else 'SOMETHING A RUN NEEDS FAILED (above)'}"
+  print("doctor: "
+        f"{'everything a run needs works' if ok else 'SOMETHING A RUN NEEDS FAILED (above)'}"
         f" ({report['seconds']:.0f} s); figures in {out / 'doctor.json'}", flush=True)
   print(text, flush=True)
   return 0 if ok else 1

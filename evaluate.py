@@ -1,9 +1,10 @@
-"""Evaluates a trained run: python evaluate.py --logdir LOGDIR [--episodes N] [--video PATH] [--seed S]
+"""Evaluates a trained run: python evaluate.py --logdir LOGDIR [--episodes N] [--video PATH]
+[--seed S]
 
-Loads LOGDIR/config.yaml and LOGDIR/checkpoint.npz and plays N episodes in fresh evaluation envs with
-the policy's mode (the evaluation policy of training). Prints one line per episode and, last, one
-line of JSON: {"task", "method", "step", "episodes", "returns", "mean", "std"}, where step is the env
-step the checkpoint was written at. Nothing is written into LOGDIR.
+Loads LOGDIR/config.yaml and LOGDIR/checkpoint.npz and plays N episodes in fresh evaluation envs
+with the policy's mode (the evaluation policy of training). Prints one line per episode and, last,
+one line of JSON: {"task", "method", "step", "episodes", "returns", "mean", "std"}, where step is
+the env step the checkpoint was written at. Nothing is written into LOGDIR.
 
   --video PATH   .mp4 or .gif: every episode, one frame per agent step (the observation each action
                  was chosen on: the agent's view, upscaled, beside a larger render of the scene;
@@ -125,7 +126,8 @@ def openl_summary(agent, episodes, horizon):
   return {'windows': len(true), 'context': OPENL_CONTEXT, 'horizon': horizon,
           'reward_mae': np.abs(pred - true).mean(0).round(4).tolist(),
           'image_mse': errors['image_mse'][:, imagined].mean(0).round(5).tolist(),
-          'reward_sum_true': float(true.sum(1).mean()), 'reward_sum_pred': float(pred.sum(1).mean()),
+          'reward_sum_true': float(true.sum(1).mean()),
+          'reward_sum_pred': float(pred.sum(1).mean()),
           'reward_sum_corr': float(np.corrcoef(true.sum(1), pred.sum(1))[0, 1])}
 
 

@@ -6,13 +6,13 @@
       [-- extra train.py flags]
 
 Each (task, method, seed) is `train.py --configs <configs> <method> --task <task> --seed <seed>
---logdir ROOT/<task>/<method>/<seed> <extra flags>` (the layout plot.py reads), run as a Ray task with
-the given resources in a process of its own (environments still render in processes without
+--logdir ROOT/<task>/<method>/<seed> <extra flags>` (the layout plot.py reads), run as a Ray task
+with the given resources in a process of its own (environments still render in processes without
 TensorFlow); its output goes to ROOT/<task>/<method>/<seed>/train.log. A run whose logdir holds
 done.json with the step budget reached is skipped; any other is started, and resumes where its
 logdir stands. A run that fails (its process killed, its node lost, pre-emption) is retried up to
-`--retries` times, each retry resuming from the last checkpoint. Without --address Ray starts on this
-machine; with --address it joins a cluster started with `ray start --head` and `ray start
+`--retries` times, each retry resuming from the last checkpoint. Without --address Ray starts on
+this machine; with --address it joins a cluster started with `ray start --head` and `ray start
 --address=HEAD:6379` (the logdirs and this repository at the same paths on every machine). At the
 end: a table of done / skipped / failed runs with the failed runs' last line; exit code 1 if any
 failed.
@@ -59,8 +59,10 @@ def parse_args(argv):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog='train.py flags go '
                                    'after --, e.g. -- --steps 100000 --envs 2')
   parser.add_argument('--logdir', required=True, type=pathlib.Path, help='ROOT of the grid')
-  parser.add_argument('--grid', choices=sorted(GRIDS), help="the paper's task, method and seed lists")
-  parser.add_argument('--configs', nargs='+', help='named configs before the method (a grid sets them)')
+  parser.add_argument('--grid', choices=sorted(GRIDS),
+                      help="the paper's task, method and seed lists")
+  parser.add_argument('--configs', nargs='+',
+                      help='named configs before the method (a grid sets them)')
   parser.add_argument('--tasks', nargs='+')
   parser.add_argument('--methods', nargs='+')
   parser.add_argument('--seeds', nargs='+', type=int)
@@ -185,7 +187,8 @@ def execute(args, todo):
   started = time.monotonic()
   ray.init(address=args.address, include_dashboard=False, log_to_driver=False,
            configure_logging=False)
-  print(f'ray: {ray.cluster_resources().get("CPU", 0):g} CPUs, {ray.cluster_resources().get("GPU", 0):g} '
+  print(f'ray: {ray.cluster_resources().get("CPU", 0):g} CPUs, '
+        f'{ray.cluster_resources().get("GPU", 0):g} '
         f'GPUs ({time.monotonic() - started:.1f} s to start)', flush=True)
   task = ray.remote(train).options(num_cpus=args.cpus_per_run, num_gpus=args.gpus_per_run,
                                    max_retries=args.retries, retry_exceptions=True)

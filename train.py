@@ -1,8 +1,8 @@
 """Trains a world-model agent: python train.py --configs dmc vsg --task dmc_walker_walk --logdir DIR
 
-Configs compose left to right (defaults < domain < method < debug < flags); see configs.yaml. The loop
-(dreamerv2_vsg/loop.py) is DreamerV2's: prefill with random actions, pretrain, then one update every
-`train_every` agent steps, evaluation every `eval_every` env steps, checkpoints every
+Configs compose left to right (defaults < domain < method < debug < flags); see configs.yaml. The
+loop (dreamerv2_vsg/loop.py) is DreamerV2's: prefill with random actions, pretrain, then one update
+every `train_every` agent steps, evaluation every `eval_every` env steps, checkpoints every
 `checkpoint_every` env steps and at exit. Running the same command on an existing logdir resumes it;
 a finished run (done.json) is left alone. All step counts are env steps.
 
@@ -117,8 +117,8 @@ def say_device(config):
   if not info['gpu'] and device.full_sized(config):
     print(f'note: a full-size model (deter {config.rssm.deter}, batch {config.dataset.batch} x '
           f'{config.dataset.length}, the `dmc` size) on a CPU: its first timed ETA (after '
-          f'pretraining) says how long, typically weeks; add the `cpu` config (--configs ... cpu) for the model sized for '
-          f'a CPU (50K env steps in hours)', flush=True)
+          f'pretraining) says how long, typically weeks; add the `cpu` config (--configs ... cpu) '
+          'for the model sized for a CPU (50K env steps in hours)', flush=True)
   return info
 
 
@@ -166,10 +166,11 @@ def check_resume(logdir, config):
   except Exception as e:  # not YAML: the logdir holds something else
     fail(f'{path} is not a config ({type(e).__name__}); move it aside or choose another --logdir')
   new = config.flat
-  changed = {key: (saved.get(key, '(none)'), new.get(key, '(none)')) for key in set(saved) | set(new)
-             if saved.get(key) != new.get(key)}
+  changed = {key: (saved.get(key, '(none)'), new.get(key, '(none)'))
+             for key in set(saved) | set(new) if saved.get(key) != new.get(key)}
   show = lambda keys: ', '.join(f'{key} {changed[key][0]} -> {changed[key][1]}' for key in keys)
-  # A key the saved config lacks came into the code after the run began: the run takes today's value.
+  # A key the saved config lacks came into the code after the run began: the run takes today's
+  # value.
   added = set(new) - set(saved)
   breaking = sorted(key for key in changed if key not in HARMLESS and key not in added)
   if breaking:

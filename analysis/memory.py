@@ -50,13 +50,16 @@ def parse_args(argv):
   parser.add_argument('--root', required=True, type=pathlib.Path, help='where data and models live')
   parser.add_argument('--methods', nargs='+', default=['dreamerv2', 'vsg', 'svsg'])
   parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-  parser.add_argument('--episodes', type=int, default=60, help='training episodes (750 agent steps)')
-  parser.add_argument('--heldout', type=int, default=20, help='held-out episodes: half fit, half test')
+  parser.add_argument('--episodes', type=int, default=60,
+                      help='training episodes (750 agent steps)')
+  parser.add_argument('--heldout', type=int, default=20,
+                      help='held-out episodes: half fit, half test')
   parser.add_argument('--updates', type=int, default=3000, help='world-model updates per model')
   parser.add_argument('--data_seed', type=int, default=0, help='seed of the first training episode')
-  parser.add_argument('--size', default='cpu', help="the config that sizes the models: cpu, or debug "
-                      "for a quick check")
-  parser.add_argument('--flags', default='', help="train.py flags for every model, e.g. '--precision 16'")
+  parser.add_argument('--size', default='cpu',
+                      help="the config that sizes the models: cpu, or debug for a quick check")
+  parser.add_argument('--flags', default='',
+                      help="train.py flags for every model, e.g. '--precision 16'")
   parser.add_argument('--results', type=pathlib.Path, help='copy memory.json, memory.png, the '
                       "models' train.jsonl and config.yaml here (no checkpoints, no data)")
   parser.add_argument('--stages', nargs='+', default=['data', 'train', 'probe', 'report'],
@@ -64,7 +67,8 @@ def parse_args(argv):
   args = parser.parse_args(argv)
   for name in ('episodes', 'heldout', 'updates'):
     if getattr(args, name) < (2 if name == 'heldout' else 1):
-      parser.error(f'--{name} must be at least {2 if name == "heldout" else 1}, got {getattr(args, name)}')
+      parser.error(f'--{name} must be at least {2 if name == "heldout" else 1}, '
+                   f'got {getattr(args, name)}')
   from common import config as configlib
   for method in args.methods:
     try:
@@ -89,7 +93,8 @@ def stage_data(args):
     start = time.perf_counter()
     written = memory_data.write_episodes(args.root / 'data' / name, count, seed)
     if written:
-      print(f'data: wrote {written} {name} episodes in {time.perf_counter() - start:.0f} s', flush=True)
+      print(f'data: wrote {written} {name} episodes in {time.perf_counter() - start:.0f} s',
+            flush=True)
 
 
 def stage_train(args, method, seed):
@@ -138,7 +143,7 @@ def stage_train(args, method, seed):
       print(f'train {method} seed {seed}: update {done}/{args.updates}, model loss '
             f'{float(metrics["model_loss"]):.1f}, image loss {float(metrics["image_loss"]):.1f}, '
             f'{seconds:.2f} s per update', flush=True)
-      start = time.perf_counter()
+      start, started = time.perf_counter(), done   # the next line times its own updates
   log.close()
   return wm
 
@@ -200,7 +205,8 @@ def probe_model(wm, episodes):
 
   # Open loop: start states every OPENLOOP_EVERY steps, the recorded actions after them.
   top = max(HORIZONS)
-  count = len(np.arange(OPENLOOP_EVERY, length - top, OPENLOOP_EVERY))   # starts per call: one shape
+  # starts per call: one shape
+  count = len(np.arange(OPENLOOP_EVERY, length - top, OPENLOOP_EVERY))
   imagined_by_episode = {}
   for i in test:
     starts = np.arange(OPENLOOP_EVERY, lengths[i] - top, OPENLOOP_EVERY)
@@ -223,12 +229,14 @@ def probe_model(wm, episodes):
   # The agent's own position: objects are probed in arena units, so the model must also know where
   # in the arena its view is (walls are the only cue; elsewhere it integrates its motion).
   agent = [ep['log_agent'] for ep in episodes]
-  agent_probe = probelib.fit_ridge(cat(feats[i][:lengths[i]] for i in fit), cat(agent[i] for i in fit),
+  agent_probe = probelib.fit_ridge(cat(feats[i][:lengths[i]] for i in fit),
+                                   cat(agent[i] for i in fit),
                                    cat(np.full(lengths[i], i) for i in fit))
   truth = cat(agent[i] for i in test)
   agent_error = float(np.linalg.norm(agent_probe(cat(feats[i][:lengths[i]] for i in test)) - truth,
                                      axis=-1).mean())
-  agent_mean_error = float(np.linalg.norm(truth - cat(agent[i] for i in fit).mean(0), axis=-1).mean())
+  agent_mean_error = float(np.linalg.norm(truth - cat(agent[i] for i in fit).mean(0),
+                                          axis=-1).mean())
   alphas = [p.alpha for p in probes]
   for record in records:
     record.update(probe_alphas=alphas, agent_error=agent_error, agent_mean_error=agent_mean_error)

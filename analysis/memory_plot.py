@@ -11,7 +11,8 @@ import pathlib
 
 import numpy as np
 
-REFERENCES = (('last_seen_error', 'last seen position', '0.25'), ('mean_error', 'mean position', '0.6'))
+REFERENCES = (('last_seen_error', 'last seen position', '0.25'),
+              ('mean_error', 'mean position', '0.6'))
 
 
 def summary(records, mode='posterior', horizon=0, key='error'):
@@ -83,7 +84,8 @@ def table(records):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description='Draws memory.json as a figure and prints its table.')
+  parser = argparse.ArgumentParser(
+      description='Draws memory.json as a figure and prints its table.')
   parser.add_argument('records', type=pathlib.Path)
   parser.add_argument('--out', type=pathlib.Path, default=pathlib.Path('memory.png'))
   args = parser.parse_args(argv)

@@ -65,7 +65,8 @@ def fit_ridge(x, y, groups, alphas=ALPHAS):
   groups = np.asarray(groups)
   names = np.unique(groups)
   if len(names) < 2:
-    raise ValueError(f'fit_ridge needs rows of at least 2 episodes to choose alpha, got {len(names)}')
+    raise ValueError('fit_ridge needs rows of at least 2 episodes to choose alpha, '
+                     f'got {len(names)}')
   held = np.isin(groups, names[::3])
   errors = []
   for alpha in alphas:

@@ -8,13 +8,13 @@ each step's cell input x_t and previous state h_{t-1} through the cell again. Th
 - `cand_saturated`: the fraction of candidate units h~ with |h~| > tanh(2), where tanh passes 7% of
   the gradient or less;
 - `deter_saturated`: the fraction of state units with |h| > 0.95;
-- `update_unit_std`: the std over units of the update gate's pre-activation (bias included), mean over
-  steps. Near 0, every unit gets the same gate probability whatever its input;
+- `update_unit_std`: the std over units of the update gate's pre-activation (bias included), mean
+  over steps. Near 0, every unit gets the same gate probability whatever its input;
 - `update_prob_mean`: the mean update-gate probability (u~ for VSG);
 - `layer_norm`: whether the cell has one.
 
-Written for issue 10's question of why VSG's cell (no layer norm, as in the reference's `sgru`) learns
-walker later than DreamerV2's LN-GRU at deter 200. RSSM runs only (not SVSG).
+Written for issue 10's question of why VSG's cell (no layer norm, as in the reference's `sgru`)
+learns walker later than DreamerV2's LN-GRU at deter 200. RSSM runs only (not SVSG).
 """
 
 import argparse
@@ -39,7 +39,8 @@ def main(argv):
   args = parser.parse_args(argv)
   config = evaluate.load_config(args.logdir, None)
   if config.dynamics != 'rssm':
-    evaluate.fail(f'{args.logdir} uses dynamics {config.dynamics!r}; cell_stats reads RSSM runs only')
+    evaluate.fail(f'{args.logdir} uses dynamics {config.dynamics!r}; '
+                  'cell_stats reads RSSM runs only')
   source = args.episodes_from or args.logdir
   agent, data, step = actor_grads.load(args.logdir, config, source, args.episodes, args.seed)
   import tensorflow as tf

@@ -4,8 +4,9 @@
 
 For each N, runs the training loop (dreamerv2_vsg/loop.py) in a temporary logdir with N worker
 environments and lets the real agent (untrained weights: acting costs the same) collect with its
-sampling policy, without training updates. Prints env frames/s (agent steps x action_repeat, summed over envs), the policy's share of
-the time, and as its last line a JSON object with the figures.
+sampling policy, without training updates. Prints env frames/s (agent steps x action_repeat,
+summed over envs), the policy's share of the time, and as its last line a JSON object with the
+figures.
 """
 
 import argparse
@@ -43,9 +44,9 @@ def main(argv):
     results.append({'envs': count, 'frames_per_s': round(frames, 1),
                     'agent_steps_per_s': round(args.steps * count / seconds, 1),
                     'policy_share': round(policy_time / seconds, 2)})
-    print(f'{config.method} acting on {config.task} with {count} env(s): {frames:.0f} env frames/s, '
-          f'{args.steps * count / seconds:.1f} agent steps/s, policy {policy_time / seconds:.0%} of '
-          f'the time', flush=True)
+    print(f'{config.method} acting on {config.task} with {count} env(s): '
+          f'{frames:.0f} env frames/s, {args.steps * count / seconds:.1f} agent steps/s, '
+          f'policy {policy_time / seconds:.0%} of the time', flush=True)
   print(json.dumps({'task': config.task, 'method': config.method, 'deter': config.rssm.deter,
                     'results': results}))
 

@@ -1,6 +1,7 @@
 """Times environment stepping: N worker processes stepped concurrently with uniform random actions.
 
-  python bench/env_steps.py --task dmc_walker_walk --envs 1 2 --steps 500 [--configs dmc] [--warmup 10]
+  python bench/env_steps.py --task dmc_walker_walk --envs 1 2 --steps 500
+      [--configs dmc] [--warmup 10]
 
 Other flags go to the config parser like train.py's (--configs, --action_repeat, --render_size ...).
 Prints one line per N with env frames per second (agent steps x action_repeat, summed over envs) and
@@ -75,8 +76,8 @@ def main(argv=None):
     result = measure(config, count, args.steps, args.warmup)
     results.append(result)
     print(f"{config.task} envs {count}: {result['frames_per_s']:.0f} env frames/s, "
-          f"{result['agent_steps_per_s']:.1f} agent steps/s ({result['agent_steps']} agent steps in "
-          f"{result['seconds']:.2f} s, action repeat {config.action_repeat}, startup "
+          f"{result['agent_steps_per_s']:.1f} agent steps/s ({result['agent_steps']} agent steps "
+          f"in {result['seconds']:.2f} s, action repeat {config.action_repeat}, startup "
           f"{result['startup_s']:.2f} s)", flush=True)
   print(json.dumps({'task': config.task, 'action_repeat': config.action_repeat,
                     'render_size': list(config.render_size), 'steps': args.steps,

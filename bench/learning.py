@@ -3,9 +3,9 @@
   python bench/learning.py --configs dmc vsg debug --task dmc_cartpole_balance --steps 20000
 
 Runs the training loop of train.py (dreamerv2_vsg/loop.py, in this process) with the given configs
-and flags (a fresh logdir under bench/out/ unless --logdir is given), then plays `--random_eps` episodes with uniform random actions on the same task and
-settings. Prints the last evaluation returns of the run and the random returns; the last line is a
-JSON object with both.
+and flags (a fresh logdir under bench/out/ unless --logdir is given), then plays `--random_eps`
+episodes with uniform random actions on the same task and settings. Prints the last evaluation
+returns of the run and the random returns; the last line is a JSON object with both.
 """
 
 import argparse

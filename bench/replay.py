@@ -24,7 +24,8 @@ from common.replay import Replay  # noqa: E402
 
 
 def synthetic_episode(rng, entries, action_dim):
-  # A gradient plus 5 bits of noise per pixel: harder to compress than rendered frames (pessimistic).
+  # A gradient plus 5 bits of noise per pixel: harder to compress than rendered frames
+  # (pessimistic).
   base = np.linspace(0, 200, 64, dtype=np.float32)[None, :, None, None]
   noise = rng.integers(0, 32, (entries, 64, 64, 3)).astype(np.float32)
   index = np.arange(entries)
@@ -41,7 +42,8 @@ def synthetic_episode(rng, entries, action_dim):
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--episodes', type=int, default=20)
-  parser.add_argument('--entries', type=int, default=501, help='entries per episode (reset + steps)')
+  parser.add_argument('--entries', type=int, default=501,
+                      help='entries per episode (reset + steps)')
   parser.add_argument('--batch', type=int, default=16)
   parser.add_argument('--length', type=int, default=50)
   parser.add_argument('--samples', type=int, default=50, help='timed sample() calls')
@@ -67,7 +69,8 @@ def main(argv=None):
       replay.sample(args.batch, args.length)
       times.append(time.perf_counter() - start)
   result = {
-      'episodes': args.episodes, 'entries': args.entries, 'batch': args.batch, 'length': args.length,
+      'episodes': args.episodes, 'entries': args.entries, 'batch': args.batch,
+      'length': args.length,
       'samples': args.samples, 'save_s_per_episode': round(save_s, 4), 'disk_mb': round(disk_mb, 1),
       'load_s': round(load_s, 3), 'median_s': round(statistics.median(times), 6),
       'min_s': round(min(times), 6), 'max_s': round(max(times), 6),

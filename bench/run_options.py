@@ -101,7 +101,8 @@ def main():
       deterministic_first_call_s=statistics.median(r['first_call_s'] for r in determ))
   result['deterministic_ratio'] = result['deterministic_step_s'] / result['step_s']
   print(f"per step ({' '.join(args.configs)}, {result['machine']}): full training step "
-        f"{result['step_s']:.3f} s, with --deterministic True {result['deterministic_step_s']:.3f} s "
+        f"{result['step_s']:.3f} s, with --deterministic True "
+        f"{result['deterministic_step_s']:.3f} s "
         f"({result['deterministic_ratio']:.2f}x); first call {result['first_call_s']:.1f} s vs "
         f"{result['deterministic_first_call_s']:.1f} s (medians of {args.repeats} alternated "
         f"processes)", flush=True)

@@ -1,5 +1,5 @@
-"""Summarizes finished runs: evaluation returns at given env steps, the final return, the gate and the
-actor's entropy over training, and a random policy's return on each task.
+"""Summarizes finished runs: evaluation returns at given env steps, the final return, the gate and
+the actor's entropy over training, and a random policy's return on each task.
 
   python bench/runs.py results/cpu [--at 10000 25000 50000] [--random_eps 10]
 
@@ -74,21 +74,24 @@ def main(argv):
            'saturated': phases(series(logged, 'actor_ent'), args.entropy_floor)}
     runs.append(run)
     tasks.setdefault(task, path.parent / 'config.yaml')
-  print('| task | method | seed | ' + ' | '.join(f'{s // 1000}K' for s in args.at) + f' | final (last {args.last}) |')
+  print('| task | method | seed | ' + ' | '.join(f'{s // 1000}K' for s in args.at)
+        + f' | final (last {args.last}) |')
   print('|---|---|---|' + '---|' * (len(args.at) + 1))
   for run in runs:
     cells = [f"{run['at'][s]:.1f}" if run['at'][s] is not None else '—' for s in args.at]
     final = f"{run['final']:.1f}" if run['final'] is not None else '—'
-    print(f"| {run['task']} | {run['method']} | {run['seed']} | " + ' | '.join(cells) + f' | {final} |')
+    print(f"| {run['task']} | {run['method']} | {run['seed']} | " + ' | '.join(cells)
+          + f' | {final} |')
   for run in runs:
     if run['gate_open_rate']:
       rates = run['gate_open_rate']
-      print(f"{run['task']} {run['method']} {run['seed']}: gate_open_rate {rates[0][1]:.3f} at {rates[0][0]}, "
+      print(f"{run['task']} {run['method']} {run['seed']}: gate_open_rate {rates[0][1]:.3f} "
+            f"at {rates[0][0]}, "
             f"{at_step(rates, 10000):.3f} at 10K, {rates[-1][1]:.3f} at {rates[-1][0]} "
             f"(min {min(v for _, v in rates):.3f}, max {max(v for _, v in rates):.3f})")
   for run in runs:
-    print(f"{run['task']} {run['method']} {run['seed']}: actor_ent below {args.entropy_floor} over env steps "
-          f"{run['saturated'] or 'never'}")
+    print(f"{run['task']} {run['method']} {run['seed']}: actor_ent below {args.entropy_floor} "
+          f"over env steps {run['saturated'] or 'never'}")
   randoms = {}
   if args.random_eps:
     for task, config_path in tasks.items():

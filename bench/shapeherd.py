@@ -52,7 +52,8 @@ def time_wrapped(task, steps, seed):
       env.reset()
   elapsed = time.perf_counter() - start
   env.close()
-  return agent_steps * repeat / elapsed, repeat  # env steps (the last repeat of an episode may be cut)
+  # env steps (the last repeat of an episode may be cut)
+  return agent_steps * repeat / elapsed, repeat
 
 
 def main(argv=None):

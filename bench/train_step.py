@@ -8,8 +8,9 @@ max_s, first_call_s and peak_rss_mb, and a figure that carries across machines: 
 and `fraction_of_peak`, their fraction of this machine's float32 matmul peak measured in the same
 run (`--no_peak` skips the ~10 s peak measurement). `--breakdown` adds where the time goes: TF
 profiler op time and FLOPs per part of the step (encoder, dynamics, decoder, heads, KL, imagination,
-target, actor, critic, optimizers; forward and backward), from common/profiling.py. `--part agent` (default) times the full training step: world
-model, imagination, actor and critic; `--part world_model` times the world-model update alone.
+target, actor, critic, optimizers; forward and backward), from common/profiling.py. `--part agent`
+(default) times the full training step: world model, imagination, actor and critic;
+`--part world_model` times the world-model update alone.
 """
 
 import argparse
@@ -50,7 +51,8 @@ def main(argv):
   parser.add_argument('--action_dim', type=int, default=6, help='6 as walker; 12 as quadruped')
   parser.add_argument('--part', choices=('agent', 'world_model'), default='agent')
   parser.add_argument('--policy_steps', type=int, default=50, help='timed policy calls (1 env)')
-  parser.add_argument('--no_peak', action='store_true', help='skip the matmul/conv peak measurement')
+  parser.add_argument('--no_peak', action='store_true',
+                      help='skip the matmul/conv peak measurement')
   parser.add_argument('--breakdown', action='store_true', help='op time and FLOPs per part')
   args, rest = parser.parse_known_args(argv)
   config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
@@ -97,7 +99,8 @@ def main(argv):
     _, state = agent.policy(obs, state)
     policy_times.append(time.perf_counter() - start)
   policy_times = policy_times[1:]
-  counted = flops.count_function(traced, data, part=profiling.part_of)   # the timed trace: no retrace
+  # the timed trace: no retrace
+  counted = flops.count_function(traced, data, part=profiling.part_of)
   rss = peak_rss_mb()
   device_mb = (tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20
                if tf.config.list_physical_devices('GPU') else None)
@@ -112,7 +115,8 @@ def main(argv):
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,
-      'peak_rss_mb': round(rss), 'peak_device_mb': device_mb and round(device_mb), 'params': int(sum(
+      'peak_rss_mb': round(rss), 'peak_device_mb': device_mb and round(device_mb),
+      'params': int(sum(
           v.numpy().size for v in (agent.trainable_variables if args.part == 'agent'
                                    else model.trainable_variables))),
       'machine': f'{cpu_name()}, TF {tf.__version__}',
@@ -126,7 +130,8 @@ def main(argv):
         f"over {len(times)} steps")
   if policy_times:
     result.update(policy_median_s=round(statistics.median(policy_times), 5),
-                  policy_min_s=round(min(policy_times), 5), policy_max_s=round(max(policy_times), 5))
+                  policy_min_s=round(min(policy_times), 5),
+                  policy_max_s=round(max(policy_times), 5))
     print(f"policy step (1 env, sampling): median {result['policy_median_s'] * 1e3:.1f} ms, min "
           f"{result['policy_min_s'] * 1e3:.1f}, max {result['policy_max_s'] * 1e3:.1f} over "
           f"{len(policy_times)} calls")
@@ -141,7 +146,8 @@ def main(argv):
   if breakdown:
     print('\n'.join(profiling.table(*breakdown, counted['by_part'])))
     result['breakdown'] = {f'{part}/{direction}': {
-        'op_s': round(seconds, 4), 'gflop': round(counted['by_part'].get((part, direction), 0) / 1e9, 2)}
+        'op_s': round(seconds, 4),
+        'gflop': round(counted['by_part'].get((part, direction), 0) / 1e9, 2)}
         for (part, direction), seconds in breakdown[0].items()}
   print(json.dumps(result))
 

@@ -72,7 +72,8 @@ def main(argv):
       result['gate_summaries_s'] = median_time(gates, args.repeats)
     result['train_step_s'] = median_time(lambda: agent.train(data), args.repeats)
     logger.close()
-  print(f"eval_policy video of {args.frames} frames: {result['policy_video_s']:.3f} s per evaluation")
+  print(f"eval_policy video of {args.frames} frames: {result['policy_video_s']:.3f} s "
+        "per evaluation")
   if 'gate_summaries_s' in result:
     print(f"gate summaries: {result['gate_summaries_s']:.3f} s per log step "
           f"({result['gate_summaries_s'] / result['train_step_s']:.1%} of a training step)")

@@ -157,7 +157,8 @@ def compute(curves, reps=2000, seed=0, compare=None):
   """Every aggregate of the dmc curves; `compare` (a source) adds P(> that source's dreamerv2)."""
   finals, steps, dropped = final_scores(curves)
   result = {'estimates': interval_estimates(finals, reps, seed), 'final_steps': steps,
-            'improvement': improvement(finals, reps, seed), 'profiles': profiles(finals, reps, seed),
+            'improvement': improvement(finals, reps, seed),
+            'profiles': profiles(finals, reps, seed),
             'iqm_curves': iqm_curves(curves, reps, seed), 'dropped': dropped}
   if compare:
     result['compared'] = improvement(finals, reps, seed, against=compare)

@@ -26,7 +26,8 @@ def updates(plan, steps=None):
   """Training updates of a run to `steps` env steps (default plan['steps'])."""
   steps = plan['steps'] if steps is None else steps
   trained = max(0.0, steps - plan['prefill'])
-  return plan['pretrain'] + trained / (plan['action_repeat'] * plan['train_every']) * plan['train_steps']
+  return (plan['pretrain']
+          + trained / (plan['action_repeat'] * plan['train_every']) * plan['train_steps'])
 
 
 def evaluations(plan, steps=None):
@@ -55,7 +56,8 @@ def replay_bytes(plan, steps=None, step_bytes=None):
 
 
 def disk_bytes(plan, bytes_per_agent_step, steps=None):
-  """Disk of a run's episodes at `steps` (every episode is kept; checkpoints are small beside it)."""
+  """Disk of a run's episodes at `steps` (every episode is kept; checkpoints are small beside
+  it)."""
   steps = plan['steps'] if steps is None else steps
   return steps / plan['action_repeat'] * bytes_per_agent_step
 
@@ -69,7 +71,8 @@ def runs_per_device(device_bytes, run_bytes, headroom=0.9):
 
 def grid(runs, hours_per_run, per_device, devices=1):
   """{runs, device_hours, wall_hours}: wall time with `per_device` runs sharing each device, which
-  assumes runs on one device do not slow each other (an optimistic bound: they share its compute)."""
+  assumes runs on one device do not slow each other (an optimistic bound: they share its
+  compute)."""
   device_hours = runs * hours_per_run / per_device
   return {'runs': runs, 'device_hours': device_hours,
           'wall_hours': device_hours / max(1, devices)}

@@ -1,7 +1,7 @@
 """Checkpoints of a list of variables: one .npz file, written atomically.
 
-The file is written atomically (common/files.py), so a kill at any moment leaves either the old or the
-new checkpoint, never a broken one.
+The file is written atomically (common/files.py), so a kill at any moment leaves either the old or
+the new checkpoint, never a broken one.
 """
 
 import pathlib
@@ -27,10 +27,10 @@ def save(path, variables, **extra):
 
 
 def load(path, variables):
-  """Assigns the saved values to `variables`; returns the `extra` entries. Values go to the variables
-  of the same name when the names match one to one (so a change in the order modules list their
-  variables keeps old checkpoints loadable), else in order. Any mismatch in count or shape is a
-  CheckpointError naming the bad variables, and nothing is assigned then."""
+  """Assigns the saved values to `variables`; returns the `extra` entries. Values go to the
+  variables of the same name when the names match one to one (so a change in the order modules
+  list their variables keeps old checkpoints loadable), else in order. Any mismatch in count or
+  shape is a CheckpointError naming the bad variables, and nothing is assigned then."""
   path = pathlib.Path(path)
   try:
     with np.load(path, allow_pickle=False) as file:
@@ -40,8 +40,8 @@ def load(path, variables):
     names = [str(name) for name in arrays['names']]
     values = [arrays[f'var{i:05d}'] for i in range(len(names))]
   except KeyError as e:
-    raise CheckpointError(f'checkpoint {path} is incomplete: it names {len(names)} variables but has '
-                          f'no value {e}; move it aside to start the run over') from None
+    raise CheckpointError(f'checkpoint {path} is incomplete: it names {len(names)} variables '
+                          f'but has no value {e}; move it aside to start the run over') from None
   except (OSError, ValueError, zipfile.BadZipFile, EOFError, AttributeError) as e:
     # numpy's own message for random bytes advises allow_pickle: not what a user should do here.
     why = 'not numpy data' if 'pickle' in str(e) else str(e)
@@ -71,4 +71,5 @@ def load(path, variables):
 def _few(names, shown=4):
   if not names:
     return 'none'
-  return ', '.join(names[:shown]) + (f' and {len(names) - shown} more' if len(names) > shown else '')
+  return ', '.join(names[:shown]) + (f' and {len(names) - shown} more'
+                                     if len(names) > shown else '')

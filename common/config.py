@@ -1,6 +1,7 @@
 """Named YAML configs composed left to right, then command-line flags (after DreamerV2's config).
 
-  config = parse_or_exit(sys.argv[1:])   # --configs dmc vsg --seed 3 --rssm.deter 512 --.*\\.act relu
+  # --configs dmc vsg --seed 3 --rssm.deter 512 --.*\\.act relu
+  config = parse_or_exit(sys.argv[1:])
 """
 
 import collections.abc
@@ -43,7 +44,8 @@ class ConfigError(ValueError):
 
 
 def load_configs(path=CONFIGS_PATH):
-  """Returns {name: mapping} in file order; `defaults` must be there and is the base of all others."""
+  """Returns {name: mapping} in file order; `defaults` must be there and is the base of all
+  others."""
   configs = ruamel.yaml.YAML(typ='safe').load(pathlib.Path(path).read_text())
   if not isinstance(configs, dict) or not isinstance(configs.get('defaults'), dict):
     raise ConfigError(f'{path} must map config names to mappings, with a `defaults` config')
@@ -110,7 +112,8 @@ def _type_name(default):
 def _convert(value, default, label):
   """Converts a YAML value or CLI string to the type of the default, or raises a ConfigError."""
   name = _type_name(default)
-  error = ConfigError(f'{label} expects {"an" if name[0] in "aeiou" else "a"} {name}, got {value!r}')
+  error = ConfigError(f'{label} expects {"an" if name[0] in "aeiou" else "a"} {name}, '
+                      f'got {value!r}')
   if isinstance(default, (list, tuple)):
     if isinstance(value, str):  # 'a,b' from YAML or from one CLI value
       value = [part for part in value.split(',') if part]
@@ -167,7 +170,8 @@ class Config(collections.abc.Mapping):
   """
 
   def __init__(self, mapping=None, **kwargs):
-    flat = {k: tuple(v) if isinstance(v, list) else v for k, v in _items({**(mapping or {}), **kwargs})}
+    flat = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in _items({**(mapping or {}), **kwargs})}
     tree = {}
     for key, value in flat.items():
       *parents, leaf = key.split('.')
@@ -178,7 +182,8 @@ class Config(collections.abc.Mapping):
         raise ConfigError(f'key {key} clashes with another key: a value cannot also be a group')
       node[leaf] = value
     object.__setattr__(self, '_flat', flat)
-    object.__setattr__(self, '_data', {k: Config(v) if isinstance(v, dict) else v for k, v in tree.items()})
+    object.__setattr__(self, '_data', {k: Config(v) if isinstance(v, dict) else v
+                                       for k, v in tree.items()})
 
   @property
   def flat(self):
@@ -224,11 +229,13 @@ class Config(collections.abc.Mapping):
       raise AttributeError(name)
     if name not in self._data:
       close = difflib.get_close_matches(name, list(self._data), n=1)
-      raise AttributeError(f'config has no key {name!r}' + (f'; did you mean {close[0]!r}?' if close else ''))
+      raise AttributeError(f'config has no key {name!r}'
+                           + (f'; did you mean {close[0]!r}?' if close else ''))
     return self._data[name]
 
   def __setattr__(self, name, value):
-    raise AttributeError(f'Config is immutable; config.update({{{name!r}: ...}}) returns a changed copy')
+    raise AttributeError(f'Config is immutable; config.update({{{name!r}: ...}}) '
+                         'returns a changed copy')
 
   __delattr__ = __setattr__
 
@@ -244,7 +251,8 @@ class Config(collections.abc.Mapping):
     return self._flat == (other if isinstance(other, Config) else Config(other))._flat
 
   def __str__(self):
-    return '\n'.join(f'{k}:  {list(v) if isinstance(v, tuple) else v}' for k, v in self._flat.items())
+    return '\n'.join(f'{k}:  {list(v) if isinstance(v, tuple) else v}'
+                     for k, v in self._flat.items())
 
   def __repr__(self):
     return f'Config({self.to_dict()!r})'
@@ -261,7 +269,8 @@ def _split(argv):
       raise ConfigError(f'expected a --flag, got {token!r}')
     else:
       flags[-1][1].append(token)
-  names = [part for key, values in flags if key == 'configs' for v in values for part in v.split(',') if part]
+  names = [part for key, values in flags if key == 'configs' for v in values
+           for part in v.split(',') if part]
   return names, [(key, values) for key, values in flags if key != 'configs']
 
 
@@ -277,7 +286,8 @@ def compose(names, configs=None):
 
 
 def parse(argv, configs=None):
-  """A Config from argv: `--configs NAME ...` composed first, then every other `--key value` in order."""
+  """A Config from argv: `--configs NAME ...` composed first, then every other `--key value` in
+  order."""
   names, flags = _split(list(argv))
   return Config(_override(compose(names, configs)._flat, flags, _Origin('flag'), cli=True))
 
@@ -287,9 +297,11 @@ def usage(argv=(), configs=None, prog=None):
   configs = load_configs() if configs is None else configs
   flat = compose(_split([a for a in argv if a not in ('-h', '--help')])[0], configs)._flat
   width = max(map(len, flat)) + 2
-  lines = [f'usage: {prog or pathlib.Path(sys.argv[0]).name} [--configs NAME [NAME ...]] [--KEY VALUE ...]',
+  lines = [f'usage: {prog or pathlib.Path(sys.argv[0]).name} [--configs NAME [NAME ...]] '
+           '[--KEY VALUE ...]',
            f'configs: {", ".join(configs)}',
-           r'keys may be dotted (--rssm.deter 512) or regexes (--.*\.act relu); lists take a b or a,b']
+           r'keys may be dotted (--rssm.deter 512) or regexes (--.*\.act relu); '
+           'lists take a b or a,b']
   for key, value in flat.items():
     shown = ','.join(map(str, value)) if isinstance(value, tuple) else value
     lines.append(f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})')
@@ -334,7 +346,8 @@ RULES = {
     'precision': _choice('32', '16', 'bf16', 'auto'),
     'jit': _choice('true', 'false', '1', '0', 'auto'), 'progress_every': _at_least(0),
     'env_timeout': _between(0, float('inf'), open_low=True),
-    'envs': _at_least(1), 'checkpoint_keep': _at_least(1), 'render_size': _each(_at_least(1)), 'action_repeat': _at_least(1),
+    'envs': _at_least(1), 'checkpoint_keep': _at_least(1), 'render_size': _each(_at_least(1)),
+    'action_repeat': _at_least(1),
     'time_limit': _at_least(0), 'clip_rewards': _choice('identity', 'tanh', 'sign'),
     'replay.capacity': _at_least(0), 'replay.minlen': _at_least(1),
     'dataset.batch': _at_least(1), 'dataset.length': _at_least(2),
@@ -388,7 +401,8 @@ def parse_or_exit(argv=None, configs=None, prog=None):
 
 def upgrade(mapping):
   """A saved config's nested mapping with MOVED keys moved and RETIRED keys dropped (see above);
-  `rssm.discrete` (K classes, or False for Gaussian latents) becomes rssm.latent and rssm.classes."""
+  `rssm.discrete` (K classes, or False for Gaussian latents) becomes rssm.latent and
+  rssm.classes."""
   if not isinstance(mapping, dict):
     return mapping
   flat = {key: value for key, value in _items(mapping)}

@@ -1,8 +1,8 @@
 """The device a run trains on, in one line, and what a run records about its software.
 
-  info = describe()      # after quiet.import_tensorflow()
-  info['text']           # 'GPU 0: NVIDIA A100-SXM4-40GB, compute capability 8.0' or
-                         # 'CPU only: no GPU visible (Could not find cuda drivers on your machine, ...)'
+  info = describe()  # after quiet.import_tensorflow()
+  info['text']       # 'GPU 0: NVIDIA A100-SXM4-40GB, compute capability 8.0' or
+                     # 'CPU only: no GPU visible (Could not find cuda drivers on your machine, ...)'
 
 A machine whose GPU TensorFlow cannot use trains on the CPU without an error, so train.py prints
 this line first, and `--require_gpu True` refuses to start without a GPU.

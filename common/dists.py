@@ -1,7 +1,7 @@
 """Distributions: tfp distributions plus the straight-through samplers the paper relies on.
 
-Every distribution is built in float32 (spec e.9): losses, KLs and entropies stay float32 under mixed
-precision; samples are cast back to the compute dtype by the caller.
+Every distribution is built in float32 (spec e.9): losses, KLs and entropies stay float32 under
+mixed precision; samples are cast back to the compute dtype by the caller.
 """
 
 import tensorflow as tf
@@ -47,7 +47,8 @@ def sample_bernoulli(probs):
 def bernoulli_kl(probs, prior):
   """Element-wise KL[Bernoulli(probs) || Bernoulli(prior)] in nats (the sparsity term of Eq. 3)."""
   probs = tf.clip_by_value(tf.cast(probs, tf.float32), 1e-6, 1 - 1e-6)  # spec i.3: finite logits
-  return tfd.kl_divergence(tfd.Bernoulli(probs=probs), tfd.Bernoulli(probs=tf.cast(prior, tf.float32)))
+  return tfd.kl_divergence(tfd.Bernoulli(probs=probs),
+                           tfd.Bernoulli(probs=tf.cast(prior, tf.float32)))
 
 
 def unit_normal(mean, event_dims):

@@ -58,7 +58,8 @@ def _trip_count(op):
 def live_ops(graph):
   """The ops the function's outputs and side effects depend on: TensorFlow prunes the rest before
   running (e.g. the weight gradient of a layer whose input gradient alone is used)."""
-  roots = [t.op for t in getattr(graph, 'outputs', [])] + list(getattr(graph, 'control_outputs', []))
+  roots = ([t.op for t in getattr(graph, 'outputs', [])]
+           + list(getattr(graph, 'control_outputs', [])))
   if not roots:
     return set(graph.get_operations())
   live, stack = set(), roots

@@ -3,8 +3,10 @@
   logger = Logger(logdir, step=0)         # outputs=('terminal', 'jsonl') never imports TensorFlow
   logger.step = env_steps                 # every row is keyed by int(step)
   logger.add(metrics, prefix='train')     # scalars (averaged until the next write) and videos
-  logger.image(name, image)               # one picture; logger.histogram(name, values): a distribution
-  logger.write(fps=True)                  # one row per output; fps = env steps/s since the last write
+  logger.image(name, image)               # one picture; logger.histogram(name, values):
+                                          # a distribution
+  logger.write(fps=True)                  # one row per output; fps = env steps/s since
+                                          # the last write
 
 metrics.jsonl gets one JSON object per write, {"step": int, name: float, ..., "wall_seconds":
 float}, appended and flushed as a whole line; non-finite values are written as null so every line
@@ -78,7 +80,8 @@ class Logger:
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3, 4):
       raise ValueError(f'Logger: video {name} has shape {frames.shape}; expected (T, H, W, 1|3|4)')
     if frames.dtype != np.uint8:
-      frames = (np.clip(np.nan_to_num(frames.astype(np.float32)), 0, 1) * 255).round().astype(np.uint8)
+      frames = (np.clip(np.nan_to_num(frames.astype(np.float32)), 0, 1)
+                * 255).round().astype(np.uint8)
     self._videos[str(name)] = frames
 
   def image(self, name, image):
@@ -160,7 +163,8 @@ class _Jsonl:
 
 class _TensorBoard:
   """Legacy `Summary` protos: simple_value scalars and images, videos as animated GIFs (Pillow), as
-  upstream. TensorBoard reads them, and unlike tf.summary.scalar/image they need no tensorboard package."""
+  upstream. TensorBoard reads them, and unlike tf.summary.scalar/image they need no tensorboard
+  package."""
 
   def __init__(self, logdir, fps=20):
     import tensorflow as tf  # only here: the other outputs work without TensorFlow
@@ -210,7 +214,8 @@ def gif_bytes(frames, fps):
   into it (their durations add up), so the timing is exact even where frames are fewer."""
   from PIL import Image
   t, h, w, c = frames.shape
-  stacked = Image.fromarray(frames.reshape(t * h, w, c)[..., 0] if c == 1 else frames.reshape(t * h, w, c))
+  stacked = Image.fromarray(frames.reshape(t * h, w, c)[..., 0] if c == 1
+                            else frames.reshape(t * h, w, c))
   if c == 3:
     stacked = stacked.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
   images = [stacked.crop((0, i * h, w, (i + 1) * h)) for i in range(t)]
@@ -245,7 +250,7 @@ class _Wandb:
       wandb.init(project=project, dir=str(logdir), id=run_id, resume='allow',
                  name='/'.join(logdir.parts[-3:]), config=dict(run_config))
       self._wandb = wandb
-    except Exception as error:  # noqa: BLE001: whatever wandb raises, training goes on
+    except Exception as error:  # noqa: BLE001 -- whatever wandb raises, training goes on
       self._disable(error)
 
   def _disable(self, error):

@@ -32,7 +32,8 @@ def stop_stats(state):
 # Image encoder and decoder, heads
 
 class Encoder(tfutils.Module):
-  """CNN of DreamerV2 (spec a.2): stride-2 VALID convs of depth d, 2d, 4d, 8d with ELU; 64 -> 2x2."""
+  """CNN of DreamerV2 (spec a.2): stride-2 VALID convs of depth d, 2d, 4d, 8d with ELU;
+  64 -> 2x2."""
 
   def __init__(self, depth=32, kernels=(4, 4, 4, 4), act='elu', precision=32):
     self._dtype = tfutils.compute_dtype(precision)
@@ -135,8 +136,9 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
   """A stride-2 VALID Conv2DTranspose as a stride-1 convolution to the 4 output phases followed by
   depth_to_space (sub-pixel convolution), for layers with few output channels (the decoder's last:
   30x30x48 -> 64x64x3, where oneDNN's transposed convolution ran at ~35 GFLOP/s). Output pixel
-  2u + i takes x[u - a] k[2a + i]: phase i of the kernel, flipped, correlated with the input padded by
-  m - 1 (kernel 2m; an odd kernel gets a zero row and column). The same variables and function."""
+  2u + i takes x[u - a] k[2a + i]: phase i of the kernel, flipped, correlated with the input padded
+  by m - 1 (kernel 2m; an odd kernel gets a zero row and column). The same variables and
+  function."""
 
   def call(self, x):
     (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -147,7 +149,8 @@ class SubPixelConv2DTranspose(keras.layers.Conv2DTranspose):
     filters, channels = kernel.shape[2], kernel.shape[3]
     kernel = tf.reverse(tf.reshape(kernel, [m, 2, n, 2, filters, channels]), [0, 2])
     kernel = tf.reshape(tf.transpose(kernel, [0, 2, 5, 1, 3, 4]), [m, n, channels, 4 * filters])
-    y = tf.nn.conv2d(tf.pad(x, [[0, 0], [m - 1, m - 1], [n - 1, n - 1], [0, 0]]), kernel, 1, 'VALID')
+    y = tf.nn.conv2d(tf.pad(x, [[0, 0], [m - 1, m - 1], [n - 1, n - 1], [0, 0]]), kernel, 1,
+                     'VALID')
     y = tf.nn.depth_to_space(y, 2)
     if (kh % 2, kw % 2) != (0, 0):   # an odd kernel's phases reach one pixel too far
       y = y[:, :2 * (x.shape[1] - 1) + kh, :2 * (x.shape[2] - 1) + kw]
@@ -252,8 +255,8 @@ class GRUCell(tfutils.Module):
 class VSGCell(GRUCell):
   """The variational sparse gate of Eq. 2: the update gate is a Bernoulli sample.
 
-  The gate probability u~ is computed and sampled in float32 (the reference code draws it in float16,
-  spec b.3/i.1); the sample is cast to the state's dtype, so precision 32 works too.
+  The gate probability u~ is computed and sampled in float32 (the reference code draws it in
+  float16, spec b.3/i.1); the sample is cast to the state's dtype, so precision 32 works too.
   """
 
   gated = True
@@ -265,11 +268,11 @@ class VSGCell(GRUCell):
   def gate(self, inputs, state):
     """Returns (candidate, gate u, gate probability u~) for Eq. 2 and Eq. 7."""
     cand, update = self.candidate(inputs, state)
-    gate_prob = tf.sigmoid(tf.cast(update, tf.float32))        # Eq. 2: u~_t = sigma(W_u [h, i] + b_u)
+    gate_prob = tf.sigmoid(tf.cast(update, tf.float32))  # Eq. 2: u~_t = sigma(W_u [h, i] + b_u)
     if self.soft:      # [Ours] ablation (rssm.gate soft): u_t = u~_t, the gate without its noise
       gate = gate_prob
     else:
-      gate = dists.sample_bernoulli(gate_prob)                 # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
+      gate = dists.sample_bernoulli(gate_prob)  # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
     return cand, tf.cast(gate, cand.dtype), gate_prob
 
   def __call__(self, inputs, state):
@@ -393,8 +396,8 @@ class SVSG(Dynamics):
 
   The state s_t (size S) is the only latent. The cell turns [s_{t-1}, i_t] into a candidate s~_t and
   a gate u_t (Eq. 7); the prior and posterior heads turn s~_t (and the image embedding o_t) into
-  Gaussian candidates z^_t and z_t, and the same gate mixes each with s_{t-1} (Eq. 8). The state keeps
-  the candidate distributions' statistics (`mean`, `std`) for the masked KL.
+  Gaussian candidates z^_t and z_t, and the same gate mixes each with s_{t-1} (Eq. 8). The state
+  keeps the candidate distributions' statistics (`mean`, `std`) for the masked KL.
   """
 
   gated = True

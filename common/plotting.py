@@ -223,7 +223,8 @@ def draw(stem, kind, curves, sources, cols, finals):
       ylabel = 'Return'
     handles = _panels(axes[:n], tasks, curves, colour, style, sources, ncols, ylabel)
     legend_rows = _legend(fig, handles, width)
-    # A long legend (one narrow panel, many methods) gets its own room instead of squashing the panels.
+    # A long legend (one narrow panel, many methods) gets its own room instead of squashing the
+    # panels.
     fig.set_figheight(fig.get_figheight() + LEGEND_ROW * max(0, legend_rows - LEGEND_ROWS_FREE))
     fig.draw_without_rendering()  # lay out once, then keep those positions for both files
     fig.set_layout_engine('none')

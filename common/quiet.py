@@ -21,7 +21,8 @@ import tempfile
 
 NOISE = re.compile(
     r'absl::InitializeLog|oneDNN custom operations|'
-    r'cpu_feature_guard|This TensorFlow binary is optimized|rebuild TensorFlow with the appropriate|'
+    r'cpu_feature_guard|This TensorFlow binary is optimized|'
+    r'rebuild TensorFlow with the appropriate|'
     r'Unable to register cu(DNN|FFT|BLAS)|TF-TRT Warning|computation_placer|'
     r'oneDNN supports DT_BOOL only')
 # Why no GPU is used: kept for the device line rather than printed twice per native library.

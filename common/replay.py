@@ -30,9 +30,10 @@ class Replay:
   """Complete episodes in memory (the newest, up to `capacity` steps) and all of them on disk.
 
   A chunk is a window of `length` consecutive entries of one episode, drawn by picking an episode
-  uniformly among those with at least `length` entries, then a start uniformly over its windows (with
-  `prioritize_ends`, from randint(total - length + 1 + minlen) clipped to the last window). Keys
-  starting with `log_` are saved but not sampled, as upstream. Every episode file must hold REQUIRED.
+  uniformly among those with at least `length` entries, then a start uniformly over its windows
+  (with `prioritize_ends`, from randint(total - length + 1 + minlen) clipped to the last window).
+  Keys starting with `log_` are saved but not sampled, as upstream. Every episode file must hold
+  REQUIRED.
   """
 
   def __init__(self, directory, capacity=0, minlen=50, prioritize_ends=False, seed=0):
@@ -69,7 +70,8 @@ class Replay:
       self.add_episode({key: np.stack([entry[key] for entry in entries]) for key in keys})
 
   def drop_ongoing(self):
-    """Forgets every worker's unfinished episode (its driver abandoned it, e.g. after evaluation)."""
+    """Forgets every worker's unfinished episode (its driver abandoned it, e.g. after
+    evaluation)."""
     self._ongoing.clear()
 
   def add_episode(self, episode):
@@ -126,14 +128,16 @@ class Replay:
     return (self.sample(batch, length) for _ in itertools.count())
 
   def _load(self):
-    """Counts every episode file and loads the newest ones up to `capacity` steps; skips bad files."""
+    """Counts every episode file and loads the newest ones up to `capacity` steps; skips bad
+    files."""
     found = []
     for path in sorted(self.directory.glob('*.npz')):
       match = _NAME.fullmatch(path.name)
       if match:
         found.append((path, int(match.group(1))))
       else:
-        warnings.warn(f'Replay: skipping {path}: not an episode file name (<time>-<uuid>-<steps>.npz)',
+        warnings.warn(f'Replay: skipping {path}: not an episode file name '
+                      '(<time>-<uuid>-<steps>.npz)',
                       RuntimeWarning, stacklevel=3)
     self._total_episodes, self._total_steps = len(found), sum(steps for _, steps in found)
     loaded, budget = [], 0

@@ -18,9 +18,9 @@ class RSSM(nets.Dynamics):
   `stoch` (latent 'gaussian', DreamerV1).
   """
 
-  def __init__(self, deter=1024, hidden=1024, stoch=32, classes=32, latent='categorical', cell='gru',
-               layer_norm=True, act='elu', min_std=0.1, update_bias=-1.0, precision=32,
-               gate='sample'):
+  def __init__(self, deter=1024, hidden=1024, stoch=32, classes=32, latent='categorical',
+               cell='gru', layer_norm=True, act='elu', min_std=0.1, update_bias=-1.0,
+               precision=32, gate='sample'):
     super().__init__(precision)
     if latent not in LATENTS:
       raise ValueError(f'rssm.latent must be one of {LATENTS}, got {latent!r}')
@@ -87,7 +87,8 @@ class RSSM(nets.Dynamics):
 
   def _stats(self, raw):
     if self._classes:
-      return {'logit': tfutils.reshape_tail(tf.cast(raw, tf.float32), 1, [self._stoch, self._classes])}
+      return {'logit': tfutils.reshape_tail(tf.cast(raw, tf.float32), 1,
+                                            [self._stoch, self._classes])}
     return self._gaussian(raw, self._min_std)
 
   def _sample(self, stats, sample):

@@ -100,8 +100,8 @@ def read_runs(specs, xaxis, yaxis):
     root = pathlib.Path(logdir)
     paths = sorted(root.glob('*/*/*/metrics.jsonl'))
     for path in sorted(set(root.rglob('metrics.jsonl')) - set(paths)):
-      warn(f'{path}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl (a level missing or extra); '
-           'skipped')
+      warn(f'{path}: not at LOGDIR/<task>/<method>/<seed>/metrics.jsonl '
+           '(a level missing or extra); skipped')
     if not paths:
       warn(f'{logdir}: no <task>/<method>/<seed>/metrics.jsonl below it')
     for path in paths:

@@ -12,8 +12,9 @@ logger = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 # Precision
 
-# Resolved precision -> (Keras dtype policy, compute dtype). Variables, distributions and losses stay
-# float32 under every policy (spec e.9); only float16 needs loss scaling (bfloat16 has float32's range).
+# Resolved precision -> (Keras dtype policy, compute dtype). Variables, distributions and losses
+# stay float32 under every policy (spec e.9); only float16 needs loss scaling (bfloat16 has
+# float32's range).
 PRECISIONS = {32: ('float32', tf.float32), 16: ('mixed_float16', tf.float16),
               'bf16': ('mixed_bfloat16', tf.bfloat16)}
 
@@ -21,8 +22,8 @@ PRECISIONS = {32: ('float32', tf.float32), 16: ('mixed_float16', tf.float16),
 def resolve_precision(precision):
   """Maps the `precision` config value (32, 16, bf16 or 'auto') to 32, 16 or 'bf16'.
 
-  'auto' picks 16 on a GPU and 32 on a CPU: float16 matmuls are no faster than float32 on the CPUs we
-  measured, while the casts cost time.
+  'auto' picks 16 on a GPU and 32 on a CPU: float16 matmuls are no faster than float32 on the CPUs
+  we measured, while the casts cost time.
   """
   value = str(precision).strip().lower()
   if value == 'auto':
@@ -44,8 +45,8 @@ def setup_gpus(memory_growth=True):
 def resolve_jit(jit):
   """Maps the `jit` config value (True, False or 'auto') to a bool.
 
-  'auto' compiles with XLA on a GPU only: on the 2-core CPU we measured, XLA made the world-model step
-  2x slower and tripled peak memory (its CPU convolutions do not use oneDNN).
+  'auto' compiles with XLA on a GPU only: on the 2-core CPU we measured, XLA made the world-model
+  step 2x slower and tripled peak memory (its CPU convolutions do not use oneDNN).
   """
   value = str(jit).strip().lower()
   if value == 'auto':
@@ -123,8 +124,8 @@ def swap_time(structure):
 def scan(fn, inputs, start):
   """tf.scan over the leading (time) axis of nested inputs.
 
-  A symbolic loop rather than a Python-unrolled one: graph size and XLA compile time stay constant in
-  the sequence length.
+  A symbolic loop rather than a Python-unrolled one: graph size and XLA compile time stay constant
+  in the sequence length.
   """
   return tf.scan(fn, inputs, start)
 
@@ -138,8 +139,9 @@ def reshape_tail(x, drop, shape):
 
 
 def unfold(x, lead, lead_dynamic, keep=1):
-  """Restores folded leading axes: x (N, ...) -> (*lead, ...), flattening all but `keep` trailing axes
-  into one when keep == 1 (an embedding) or keeping the last `keep` axes as they are (an image)."""
+  """Restores folded leading axes: x (N, ...) -> (*lead, ...), flattening all but `keep` trailing
+  axes into one when keep == 1 (an embedding) or keeping the last `keep` axes as they are (an
+  image)."""
   tail = x.shape[1:].as_list()
   if keep == 1:
     tail = [int(np.prod(tail))]
@@ -189,10 +191,12 @@ class TracedFunction:
 # Optimizer
 
 class Optimizer:
-  """Adam with global-norm clipping, decoupled weight decay and, under float16, dynamic loss scaling.
+  """Adam with global-norm clipping, decoupled weight decay and, under float16, dynamic loss
+  scaling.
 
-  Weight decay is applied as var <- (1 - wd) var before the Adam step and is not scaled by the learning
-  rate, as in DreamerV2 (spec e.10). Steps whose gradients overflow are skipped, weight decay included.
+  Weight decay is applied as var <- (1 - wd) var before the Adam step and is not scaled by the
+  learning rate, as in DreamerV2 (spec e.10). Steps whose gradients overflow are skipped, weight
+  decay included.
   """
 
   def __init__(self, name, lr, eps=1e-5, clip=100.0, wd=0.0, precision=32):
@@ -201,7 +205,8 @@ class Optimizer:
     inner = keras.optimizers.Adam(
         learning_rate=lr, epsilon=eps, global_clipnorm=float(clip) if clip else None, name=name)
     self._mixed = resolve_precision(precision) == 16
-    self._opt = keras.optimizers.LossScaleOptimizer(inner, name=name + '_scaled') if self._mixed else inner
+    self._opt = (keras.optimizers.LossScaleOptimizer(inner, name=name + '_scaled') if self._mixed
+                 else inner)
 
   @property
   def variables(self):

@@ -1,4 +1,5 @@
-"""The agent: a world model plus an actor-critic trained in its imagination (DreamerV2 with VSG/SVSG)."""
+"""The agent: a world model plus an actor-critic trained in its imagination (DreamerV2 with
+VSG/SVSG)."""
 
 import re
 

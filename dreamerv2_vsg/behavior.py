@@ -1,8 +1,9 @@
 """Behavior learning in imagination (Section 3.2): actor and critic on imagined trajectories.
 
 Index conventions follow upstream DreamerV2 (spec d.2, d.6 [Rec]): an imagined sequence (made by
-WorldModel.imagine) holds H + 1 states s_0 (the start) ... s_H; action k >= 1 was sampled at s_{k-1};
-lambda-returns R_0 ... R_{H-1}. The diagrams at actor_loss and critic_loss show what lines up.
+WorldModel.imagine) holds H + 1 states s_0 (the start) ... s_H; action k >= 1 was sampled at
+s_{k-1}; lambda-returns R_0 ... R_{H-1}. The diagrams at actor_loss and critic_loss show what lines
+up.
 """
 
 import tensorflow as tf
@@ -109,7 +110,8 @@ class ActorCritic(tfutils.Module):
     the loss:
       states      s_0      s_1      s_2      s_3
       actions     0        a_1      a_2      a_3       a_k was sampled from pi(s_{k-1})
-      targets     R_0      [R_1]    [R_2]              R_k = r_k + d_k ((1 - lambda) v_k+1 + lambda R_k+1)
+      targets     R_0      [R_1]    [R_2]              R_k = r_k + d_k ((1 - lambda) v_k+1
+                                                             + lambda R_k+1)
       baselines   [v_0]    [v_1]    v_2                slow critic; reinforce: R_k+1 - v_k
       policy      [pi_0]   [pi_1]                      entropy; reinforce: log pi_k(a_k+1)
       weights     [w_0]    [w_1]    w_2      w_3
@@ -141,7 +143,8 @@ class ActorCritic(tfutils.Module):
     return -tf.reduce_mean(seq['weight'][:-1] * dist.log_prob(sg(target)))
 
   def _update_slow_target(self):
-    """Hard copy of the critic every `slow_target_update` updates, starting at update 0 (spec d.5)."""
+    """Hard copy of the critic every `slow_target_update` updates, starting at update 0
+    (spec d.5)."""
     if self.config.slow_target:
       def update():
         mix = tf.where(self.updates == 0, 1.0, self.config.slow_target_fraction)

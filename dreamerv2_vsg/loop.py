@@ -85,12 +85,14 @@ class Loop:
     self.repeat = config.action_repeat
     self.seconds, self.counts = collections.Counter(), collections.Counter()
     self.progress = Progress(config.steps, config.progress_every)
-    make_envs = make_envs or (lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
+    make_envs = make_envs or (
+        lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
     self.diverged, self._mode = False, 'random'
     self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
-    if config.deterministic:  # same seed and settings, same run (docs/: what stays nondeterministic)
+    # same seed and settings, same run (README: what stays nondeterministic)
+    if config.deterministic:
       keras.utils.set_random_seed(config.seed)
       tf.config.experimental.enable_op_determinism()
     # A full-size model on a CPU says once how long its ETA makes it.
@@ -102,7 +104,8 @@ class Loop:
     self.train_replay = Replay(self.logdir / 'train_episodes', **config.replay, seed=config.seed)
     self.eval_replay = Replay(self.logdir / 'eval_episodes', capacity=config.replay.capacity // 10,
                               minlen=length, seed=config.seed + 1)
-    self._dataset = self.train_replay.dataset(config.dataset.batch, length)  # lazy: samples on next()
+    # lazy: samples on next()
+    self._dataset = self.train_replay.dataset(config.dataset.batch, length)
     self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
     # Env steps so far: from the saved episodes, or the last metrics row if later (the steps of an
     # episode a kill cut short were taken, so metrics.jsonl never steps back on a resume).
@@ -131,25 +134,28 @@ class Loop:
     self._eval_episodes = []
     self.eval_driver = Driver(self.eval_envs, self.action_dim,
                               on_step=[self.eval_replay.add_step, lambda *_: self._tick()],
-                              on_episode=[self._log_episode('eval'),
-                                          lambda episode, worker: self._eval_episodes.append(episode)])
+                              on_episode=[
+                                  self._log_episode('eval'),
+                                  lambda episode, worker: self._eval_episodes.append(episode)])
     self._metrics = collections.defaultdict(list)
     self._should_train = Every(config.train_every * self.repeat)
     self._should_log = Every(config.log_every)
-    # Evaluations at the multiples of eval_every (and at the end of prefill and at `steps`), so every
-    # run has a return at 10K, 25K, 50K; a resumed run goes on from its last logged evaluation.
+    # Evaluations at the multiples of eval_every (and at the end of prefill and at `steps`), so
+    # every run has a return at 10K, 25K, 50K; a resumed run goes on from its last logged
+    # evaluation.
     self._should_eval = Every(config.eval_every, last=self._logged_eval_step, aligned=True)
     self._should_save = Every(config.checkpoint_every)
     self.evaluated_at = None
     self._updating = False  # whether collected steps trigger updates (only in collect())
-    self._phase = 'start' 
+    self._phase = 'start'
     self.resumed = self.checkpoint_path.exists()
     if self.resumed:
       extra = checkpoint.load(self.checkpoint_path, self.agent.checkpoint_variables)
       self.resumed_from = extra.get('step')
     elif self.step:
-      print(f'no checkpoint in {self.logdir}: the run stopped before its first one, so the networks '
-            f'start anew at env step {self.step} (its saved episodes are kept)', flush=True)
+      print(f'no checkpoint in {self.logdir}: the run stopped before its first one, so the '
+            f'networks start anew at env step {self.step} (its saved episodes are kept)',
+            flush=True)
 
   @property
   def checkpoint_path(self):
@@ -160,7 +166,8 @@ class Loop:
   def prefill(self):
     """Random actions until the replay holds `prefill` env steps and a finished episode; seeds the
     eval replay with one random episode for the open-loop videos."""
-    agent_steps = max(0, self.config.prefill // self.repeat - self.train_replay.stats['total_steps'])
+    agent_steps = max(0, self.config.prefill // self.repeat
+                      - self.train_replay.stats['total_steps'])
     if agent_steps or not self.train_replay.stats['total_episodes']:
       print(f'prefill: {agent_steps} agent steps of random actions', flush=True)
       self._phase = 'prefill'
@@ -260,7 +267,8 @@ class Loop:
     checkpoint-<its step>.npz, and only the newest K - 1 of those."""
     keep, previous = self.config.checkpoint_keep, getattr(self, '_saved_step', self.resumed_from
                                                           if self.resumed else None)
-    if keep > 1 and previous is not None and previous != self.step and self.checkpoint_path.exists():
+    if (keep > 1 and previous is not None and previous != self.step
+        and self.checkpoint_path.exists()):
       os.replace(self.checkpoint_path, self.logdir / f'checkpoint-{int(previous)}.npz')
       older = sorted(self.logdir.glob('checkpoint-*.npz'), key=_checkpoint_step)
       for path in older[:max(0, len(older) - (keep - 1))]:
@@ -308,8 +316,9 @@ class Loop:
     self.diverged = True
     kept = (f'the last checkpoint ({self.checkpoint_path}) is kept' if self.checkpoint_path.exists()
             else 'no checkpoint was written')
-    raise Diverged(f'training diverged at env step {self.step}: {why}; {kept}, the diverged weights '
-                   f'are not saved; lower the learning rates (--model_opt.lr, ...) and rerun')
+    raise Diverged(f'training diverged at env step {self.step}: {why}; {kept}, the diverged '
+                   'weights are not saved; lower the learning rates (--model_opt.lr, ...) '
+                   'and rerun')
 
   def _timed_policy(self, mode):
     def policy(obs, state):

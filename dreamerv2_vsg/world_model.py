@@ -53,13 +53,15 @@ class WorldModel(tfutils.Module):
     self._built = False
 
   def preprocess(self, data):
-    """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma (spec a.1)."""
+    """Pixels to [-0.5, 0.5], transformed rewards, discount targets (1 - terminal) gamma
+    (spec a.1)."""
     data = dict(data)
     data['image'] = self.preprocess_image(data['image'])
     for key in self.mlp_keys:
       data[key] = tf.cast(data[key], self.dtype)
     data['action'] = tf.cast(data['action'], self.dtype)
-    data['reward'] = REWARD_TRANSFORMS[self.config.clip_rewards](tf.cast(data['reward'], tf.float32))
+    data['reward'] = REWARD_TRANSFORMS[self.config.clip_rewards](
+        tf.cast(data['reward'], tf.float32))
     data['discount'] = (1.0 - tf.cast(data['is_terminal'], tf.float32)) * self.config.discount
     return data
 
@@ -82,7 +84,8 @@ class WorldModel(tfutils.Module):
     (loss, posterior, metrics); losses are float32 scalars, averaged over batch and time."""
     cfg = self.config
     data = self.preprocess(data)
-    # Name scopes name the parts in profiles (bench/train_step.py --breakdown); gradients inherit them.
+    # Name scopes name the parts in profiles (bench/train_step.py --breakdown); gradients inherit
+    # them.
     with tf.name_scope('encoder'):
       embed = self.encode(data)
     with tf.name_scope('dynamics'):
@@ -108,7 +111,8 @@ class WorldModel(tfutils.Module):
     if self.dynamics.gated:
       sparsity, sparsity_kl = nets.sparsity_loss(post['gate_prob'], cfg.sparsity.prior,
                                                  cfg.sparsity.free)
-      sparsity = cfg.loss_scales.sparsity * sparsity                             # alpha KL[u~ || kappa]
+      # alpha KL[u~ || kappa]
+      sparsity = cfg.loss_scales.sparsity * sparsity
       loss += sparsity
       metrics.update(sparsity_loss=sparsity, sparsity_kl=sparsity_kl,
                      gate_prob=tf.reduce_mean(post['gate_prob']),
@@ -126,7 +130,8 @@ class WorldModel(tfutils.Module):
              'action': np.zeros((1, 2, action_dim), np.float32),
              'reward': np.zeros((1, 2), np.float32),
              'is_first': np.array([[True, False]]), 'is_terminal': np.zeros((1, 2), bool),
-             **{key: np.zeros((1, 2) + shape, np.float32) for key, shape in self.vector_shapes.items()}}
+             **{key: np.zeros((1, 2) + shape, np.float32)
+                for key, shape in self.vector_shapes.items()}}
     self.loss(batch)
     self.opt.build(self.trainable_variables)
     self._built = True

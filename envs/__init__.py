@@ -1,7 +1,8 @@
 """Environments for train.py: envs.make(task, config) and envs.make_batch(task, config, count).
 
 Tasks, by prefix (SUITES):
-  dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g. dmc_walker_walk
+  dmc_<domain>_<task>  any DeepMind Control Suite task from 64x64 pixels (dmc.py), e.g.
+                       dmc_walker_walk
   shapeherd[_sparse][_distract<n>][_size<s>]...   the paper's ShapeHerd and its variants
                        (shapeherd_tasks.GRAMMAR), e.g. shapeherd, shapeherd_sparse_distract2_size1.4
   gym_<id>             any registered gymnasium env (gym_tasks.py), e.g. gym_ShapeHerd-v0,
@@ -9,10 +10,11 @@ Tasks, by prefix (SUITES):
 
 The rules an env module follows, to be one of SUITES:
   GRAMMAR                        how its task names are written (for error messages and --help)
-  parse_task(task) -> spec       a picklable spec of the task; a bad name raises a one-line ValueError
-                                 (it runs in the caller's process, so keep the module light to import)
-  build(spec, settings, seed)    the fully wrapped env (runs in a worker process), where settings are
-                                 the config values of SETTINGS, plain Python values
+  parse_task(task) -> spec       a picklable spec of the task; a bad name raises a one-line
+                                 ValueError (it runs in the caller's process, so keep the module
+                                 light to import)
+  build(spec, settings, seed)    the fully wrapped env (runs in a worker process), where settings
+                                 are the config values of SETTINGS, plain Python values
 A new environment is such a module plus its entry in SUITES.
 
 Every env has the numpy API of upstream DreamerV2 (see wrappers.py): obs_space, act_space,
@@ -45,7 +47,8 @@ SUITES = {'dmc': 'envs.dmc', 'shapeherd': 'envs.shapeherd_tasks',   # task prefi
           'gym': 'envs.gym_tasks'}
 
 # gymnasium.make('ShapeHerd-v0', **options) once envs is imported (entry points load lazily).
-for _id, _entry in (('ShapeHerd-v0', 'envs.shapeherd:ShapeHerd'), ('PointReach-v0', 'envs.point:PointReach')):
+for _id, _entry in (('ShapeHerd-v0', 'envs.shapeherd:ShapeHerd'),
+                    ('PointReach-v0', 'envs.point:PointReach')):
   if _id not in gymnasium.registry:
     gymnasium.register(id=_id, entry_point=_entry)
 

@@ -28,7 +28,8 @@ def suite_tasks():
   if spec is None or not spec.submodule_search_locations:
     raise ValueError('dm_control is not installed; pip install -r requirements.txt')
   tasks = {}
-  for path in sorted(pathlib.Path(next(iter(spec.submodule_search_locations)), 'suite').glob('*.py')):
+  for path in sorted(pathlib.Path(next(iter(spec.submodule_search_locations)),
+                                  'suite').glob('*.py')):
     source = path.read_text()
     if 'SUITE' not in source or path.stem.endswith('_test'):
       continue
@@ -122,4 +123,5 @@ def build(spec, settings, seed):
   domain, task = spec
   env = DMC(domain, task, settings['action_repeat'], settings['render_size'],
             settings['dmc_camera'], seed)
-  return wrappers.wrap(env, repeat=1, time_limit=settings['time_limit'] // settings['action_repeat'])
+  return wrappers.wrap(env, repeat=1,
+                       time_limit=settings['time_limit'] // settings['action_repeat'])

@@ -53,7 +53,8 @@ class Pixels(gymnasium.ObservationWrapper):
     super().__init__(env)
     space, self._size = env.observation_space, tuple(size)
     image = gymnasium.spaces.Box(0, 255, self._size + (3,), np.uint8)
-    if isinstance(space, gymnasium.spaces.Dict) and 'image' in space.spaces and is_image(space['image']):
+    if (isinstance(space, gymnasium.spaces.Dict) and 'image' in space.spaces
+        and is_image(space['image'])):
       self._mode = 'dict'
       self.observation_space = gymnasium.spaces.Dict({**space.spaces, 'image': image})
     elif is_image(space):
@@ -76,7 +77,8 @@ class Pixels(gymnasium.ObservationWrapper):
       return {**obs, 'image': self._resize(obs['image'])}
     if self._mode == 'image':
       return {'image': self._resize(obs)}
-    extra = {'state': np.asarray(obs, np.float32)} if 'state' in self.observation_space.spaces else {}
+    extra = ({'state': np.asarray(obs, np.float32)} if 'state' in self.observation_space.spaces
+             else {})
     return {'image': self._resize(self.env.render()), **extra}
 
 

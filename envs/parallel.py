@@ -112,20 +112,23 @@ class Worker:
 
   def _ready(self):
     if self._spaces is None:
-      self._spaces = self._receive()  # the worker's first message: (obs_space, act_space) or an error
+      # the worker's first message: (obs_space, act_space) or an error
+      self._spaces = self._receive()
     return self._spaces
 
   def _send(self, method, *args):
     if self._closed:
       raise RuntimeError(f'{self.name} is closed')
     if self._waiting:
-      raise RuntimeError(f'{self.name}: a call is already in flight; collect it with result() first')
+      raise RuntimeError(f'{self.name}: a call is already in flight; '
+                         'collect it with result() first')
     self._ready()
     try:
       self._conn.send((method, args))
     except (BrokenPipeError, ConnectionResetError, OSError):
       self._process.join(1)
-      raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}') from None
+      raise WorkerError(f'{self.name} worker died with exit code '
+                        f'{self._process.exitcode}') from None
     self._waiting = True
 
   def _receive(self):
@@ -139,13 +142,14 @@ class Worker:
       if not self._process.is_alive():
         raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}')
       if self.timeout and waited > self.timeout:
-        raise WorkerError(f'{self.name} worker did not answer within {self.timeout:g} s (env_timeout); '
-                          f'its env hangs')
+        raise WorkerError(f'{self.name} worker did not answer within {self.timeout:g} s '
+                          '(env_timeout); its env hangs')
     try:
       status, payload = self._conn.recv()
     except (EOFError, OSError):
       self._process.join(1)
-      raise WorkerError(f'{self.name} worker died with exit code {self._process.exitcode}') from None
+      raise WorkerError(f'{self.name} worker died with exit code '
+                        f'{self._process.exitcode}') from None
     if status == 'error':
       error, trace = payload
       error.add_note(f'raised in the {self.name} worker process:\n{trace}')

@@ -3,7 +3,8 @@
 pushed by the action (a force in [-1, 1]^2); reward -distance to a fixed goal each step.
 
   env = gymnasium.make('PointReach-v0')   # after `import envs`
-  obs, info = env.reset(seed=0)           # {'image': (64, 64, 3) uint8, 'position': (2,), 'velocity': (2,)}
+  obs, info = env.reset(seed=0)           # {'image': (64, 64, 3) uint8, 'position': (2,),
+                                          #  'velocity': (2,)}
 """
 
 import gymnasium

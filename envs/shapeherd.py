@@ -1,13 +1,13 @@
-"""ShapeHerd (Section 5.1 of the paper): push shapes into a goal pocket, seeing a small window around
-the agent. A gymnasium env on pymunk physics, drawn with Pillow; no pygame, no display.
+"""ShapeHerd (Section 5.1 of the paper): push shapes into a goal pocket, seeing a small window
+around the agent. A gymnasium env on pymunk physics, drawn with Pillow; no pygame, no display.
 
   env = ShapeHerd()                      # the paper's version; gymnasium.make('ShapeHerd-v0') too
   obs, info = env.reset(seed=0)          # (64, 64, 3) uint8: the agent-centric view
   obs, reward, terminated, truncated, info = env.step(np.array([angle, magnitude], np.float32))
   frame = env.render()                   # the whole arena, 400 px wide, the agent's window outlined
 
-Beside it: envs/shapeherd_tasks.py (task names such as shapeherd_sparse_distract2 -> options, and the
-wrapped env for envs.make) and envs/shapeherd_demo.py (a scripted policy and a GIF writer:
+Beside it: envs/shapeherd_tasks.py (task names such as shapeherd_sparse_distract2 -> options, and
+the wrapped env for envs.make) and envs/shapeherd_demo.py (a scripted policy and a GIF writer:
 python -m envs.shapeherd_demo --out /tmp/shapeherd.gif --policy scripted).
 
 Numbers come from ../shared/specs/shapeherd.md: [P] the paper, [B] the public BringBackShapes code,
@@ -17,7 +17,8 @@ angle in [0, 2 pi) and magnitude in [0, MAX_FORCE], applied at the agent's centr
 
 Reward (Eq. 9 [P]): every object scored at env step t (t = env steps completed before the scoring
 step, so 0 in the first step after reset) gives 1 + max(0, 1.5 - t / 1000), or 1 with `sparse`.
-`terminated` when every object is scored; `truncated` after exactly `max_steps` (3000 [P]) env steps.
+`terminated` when every object is scored; `truncated` after exactly `max_steps` (3000 [P]) env
+steps.
 
 `info` holds t (env steps since reset), scored, remaining and first_score (env steps until the first
 object scored; until now while none has): training logs scored and first_score per episode.
@@ -43,14 +44,18 @@ SCORE_DEPTH = 5                         # [B] scored when the centre is 5 units 
 GOAL_BOUNCE = 0.3                       # [B] agent and distractors: velocity reversed and scaled
 # --- Physics
 DT = 1 / 60                             # [B] seconds of simulation per env step
-DAMPING = 0.7                           # [B] pymunk damping: [P]'s "0.3" = 30% of velocity lost per second
-SOFT_SPEED, SLOWDOWN = 800, 0.99        # [B] objects above 800 units/s lose 1% a step; the agent is never capped
-MAX_FORCE = 400 * 100                   # [B]'s 400 applied 100 times per step, written as one force [Rec]
+DAMPING = 0.7                           # [B] pymunk damping: [P]'s "0.3" = 30% of velocity lost
+                                        # per second
+SOFT_SPEED, SLOWDOWN = 800, 0.99        # [B] objects above 800 units/s lose 1% a step; the agent
+                                        # is never capped
+MAX_FORCE = 400 * 100                   # [B]'s 400 applied 100 times per step, written as one
+                                        # force [Rec]
 MOMENT = 1e6                            # [B] "rotation suppressed"
 # --- Bodies
 AGENT_RADIUS, AGENT_FRICTION, AGENT_ELASTICITY = 15, 0.5, 1.0   # [B]; elasticity [P][Rec]
-# [B] declares mass 10, then sets the shape's density to 0.1, and pymunk recomputes the body from it:
-# the agent it simulates has mass pi r^2 0.1 = 70.7, 3.5x an object's, so it pushes them [Rec].
+# [B] declares mass 10, then sets the shape's density to 0.1, and pymunk recomputes the body from
+# it: the agent it simulates has mass pi r^2 0.1 = 70.7, 3.5x an object's, so it pushes them
+# [Rec].
 AGENT_DENSITY = 0.1
 AGENT_MASS = math.pi * AGENT_RADIUS ** 2 * AGENT_DENSITY
 AGENT_COLOR = (70, 130, 180)            # [B] steel blue
@@ -78,8 +83,10 @@ VIEW_HALF = 125                         # [B] agent_view_size: the window is 250
 WALL_COLOR = (149, 165, 166)            # [B] pymunk's debug-draw colour for static shapes
 FLOOR_COLOR = (0, 0, 0)                 # [B] black background
 GOAL_COLOR = (0, 130, 65)               # [B]
-SUPERSAMPLE = 4                         # the view is drawn at 4x and box-filtered: [B] area-resizes 250 px
-TIME_LIMIT = 3000                       # [P] env steps; [B] has an off-by-one (3001), [Rec] exactly 3000
+SUPERSAMPLE = 4                         # the view is drawn at 4x and box-filtered: [B]
+                                        # area-resizes 250 px
+TIME_LIMIT = 3000                       # [P] env steps; [B] has an off-by-one (3001), [Rec]
+                                        # exactly 3000
 PLACEMENT_MARGIN = 2                    # units of free space between bodies placed at reset [Rec]
 PLACEMENT_TRIES = 10000
 
@@ -121,11 +128,11 @@ class ShapeHerd(gymnasium.Env):
   """The ShapeHerd environment: the paper's version by default (see the module docstring).
 
   Options beyond the paper: arena_scale (1.0; [B] uses 1.2, 1.4, 1.6 for bigger arenas and the same
-  window), num_objects (5), variable_num_objects (1..num_objects per episode [B]), num_distractors (0;
-  random-walking kites that never score [B]), variable_goal_position (the pocket's height is sampled
-  at reset [B]), sparse (+1 per object, no time bonus), camera ('agent', or 'global': the whole arena
-  squeezed into the observation), image_size ((64, 64): the observation's (height, width)) and
-  max_steps (3000 env steps; None: no limit of its own).
+  window), num_objects (5), variable_num_objects (1..num_objects per episode [B]), num_distractors
+  (0; random-walking kites that never score [B]), variable_goal_position (the pocket's height is
+  sampled at reset [B]), sparse (+1 per object, no time bonus), camera ('agent', or 'global': the
+  whole arena squeezed into the observation), image_size ((64, 64): the observation's (height,
+  width)) and max_steps (3000 env steps; None: no limit of its own).
 
   One numpy Generator (gymnasium's self.np_random, seeded by reset(seed=...)) drives every random
   choice, and the pymunk space is built fresh at each reset in a fixed order, so a seed and a
@@ -208,7 +215,8 @@ class ShapeHerd(gymnasium.Env):
     c0, r0 = int(round(x0 * sx)), int(round(y0 * sy))
     c1, r1 = min(int(round((x0 + w) * sx)), width) - 1, min(int(round((y0 + h) * sy)), height) - 1
     box = frame[r0:r1 + 1, c0:c1 + 1].astype(np.float32)
-    frame[r0:r1 + 1, c0:c1 + 1] = (box * (155 / 255) + 128 * (100 / 255)).astype(np.uint8)  # [B] tint
+    # [B] tint
+    frame[r0:r1 + 1, c0:c1 + 1] = (box * (155 / 255) + 128 * (100 / 255)).astype(np.uint8)
     white = (255, 255, 255)
     frame[r0, c0:c1 + 1] = frame[r1, c0:c1 + 1] = white
     frame[r0:r1 + 1, c0] = frame[r0:r1 + 1, c1] = white
@@ -230,7 +238,8 @@ class ShapeHerd(gymnasium.Env):
             'agent': entry(self._agent), 'objects': [entry(b) for b in self._objects],
             'distractors': [entry(b) for b in self._distractors]}
 
-  def _place(self, agent, objects=(), distractors=(), goal_y=None, agent_velocity=(0.0, 0.0), t=None):
+  def _place(self, agent, objects=(), distractors=(), goal_y=None, agent_velocity=(0.0, 0.0),
+             t=None):
     """Rebuilds the arena with bodies where the caller says and returns the new observation; for
     tests and scripted demos. agent: (x, y). objects: (shape, colour, (x, y)[, angle]) with names
     or indices. distractors: (x, y). goal_y: the pocket's top (default: as now). t: the step count
@@ -256,7 +265,8 @@ class ShapeHerd(gymnasium.Env):
     objects, agent, objects (shape, colour, angle, then positions until one is free), distractors,
     goal. Overlaps (with bounding circles and a margin) are rejected and resampled [Rec]."""
     rng = self.np_random
-    count = int(rng.integers(1, self.num_objects + 1)) if self.variable_num_objects else self.num_objects
+    count = (int(rng.integers(1, self.num_objects + 1)) if self.variable_num_objects
+             else self.num_objects)
     top, bottom, left, right = WALL, self.height - WALL, WALL, self.goal_x
     placed = []  # (x, y, radius)
 
@@ -275,7 +285,8 @@ class ShapeHerd(gymnasium.Env):
       raise RuntimeError(f'could not place {what} without overlaps in {PLACEMENT_TRIES} tries')
 
     r = AGENT_RADIUS
-    agent = sample(lambda: (rng.uniform(left + r, right - r), rng.uniform(top + r, bottom - r)), r, 'the agent')
+    agent = sample(lambda: (rng.uniform(left + r, right - r), rng.uniform(top + r, bottom - r)), r,
+                   'the agent')
     objects = []
     object_width = OBJECT_X_FRACTION * (self.width - 2 * WALL)
     for i in range(count):
@@ -285,7 +296,8 @@ class ShapeHerd(gymnasium.Env):
                         BOUND_RADIUS[SHAPE_NAMES[shape]], f'object {i}')
       objects.append((shape, color, position, angle))
     r = DISTRACTOR_RADIUS
-    distractors = [sample(lambda: (rng.uniform(left + r, right - r), rng.uniform(top + r, bottom - r)),
+    distractors = [sample(lambda: (rng.uniform(left + r, right - r),
+                                   rng.uniform(top + r, bottom - r)),
                           r, f'distractor {i}') for i in range(self.num_distractors)]
     goal_y = (float(rng.uniform(top, bottom - self.goal_height)) if self.variable_goal_position
               else (self.height - self.goal_height) / 2)
@@ -300,7 +312,8 @@ class ShapeHerd(gymnasium.Env):
     self.goal_y = layout['goal_y']
     w, h, gx, gy, gh = self.width, self.height, self.goal_x, self.goal_y, self.goal_height
     rects = [(0, 0, WALL, h), (0, 0, w, WALL), (w - WALL, 0, w, h), (0, h - WALL, w, h),
-             (gx, WALL, w - WALL, gy), (gx, gy + gh, w - WALL, h - WALL)]  # the strip around the pocket
+             # the strip around the pocket
+             (gx, WALL, w - WALL, gy), (gx, gy + gh, w - WALL, h - WALL)]
     for x0, y0, x1, y1 in rects:
       if x1 - x0 > 1e-6 and y1 - y0 > 1e-6:
         wall = pymunk.Poly(space.static_body, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
@@ -371,8 +384,8 @@ class ShapeHerd(gymnasium.Env):
       distractor.body.force = self._distractor_force[i]
 
   def _after_step(self):
-    """[B]'s soft slow-down of fast objects (distractors too: the spec is silent, they are bodies the
-    agent hits like objects), and the pocket's bounce for the agent and distractors."""
+    """[B]'s soft slow-down of fast objects (distractors too: the spec is silent, they are bodies
+    the agent hits like objects), and the pocket's bounce for the agent and distractors."""
     limit2 = SOFT_SPEED * SOFT_SPEED
     for b in self._objects + self._distractors:
       vx, vy = b.body.velocity
@@ -416,7 +429,8 @@ class ShapeHerd(gymnasium.Env):
             min(max(y - VIEW_HALF, 0.0), self.height - side), side, side)
 
   def _observe(self):
-    window = (0.0, 0.0, self.width, self.height) if self.camera == 'global' else self._agent_window()
+    window = ((0.0, 0.0, self.width, self.height) if self.camera == 'global'
+              else self._agent_window())
     return self._draw(window, self.image_size[1], self.image_size[0], SUPERSAMPLE)
 
   def _draw(self, window, out_width, out_height, supersample):
@@ -446,7 +460,8 @@ class ShapeHerd(gymnasium.Env):
         continue  # culled: entirely outside the window
       c, s = math.cos(b.body.angle), math.sin(b.body.angle)
       ox, oy = px - x0, py - y0
-      draw.polygon([((ox + vx * c - vy * s) * sx, (oy + vx * s + vy * c) * sy) for vx, vy in b.vertices],
+      draw.polygon([((ox + vx * c - vy * s) * sx, (oy + vx * s + vy * c) * sy)
+                    for vx, vy in b.vertices],
                    fill=b.color)
       drawn.append((b.kind, b.name, b.color_name))
     px, py = self._agent.body.position

@@ -1,7 +1,8 @@
-"""ShapeHerd demos: a random and a scripted policy, and a GIF of an episode (the whole arena beside the
-agent's 64x64 view).
+"""ShapeHerd demos: a random and a scripted policy, and a GIF of an episode (the whole arena beside
+the agent's 64x64 view).
 
-  python -m envs.shapeherd_demo --out /tmp/shapeherd.gif --policy scripted --steps 600 [--task shapeherd_distract2]
+  python -m envs.shapeherd_demo --out /tmp/shapeherd.gif --policy scripted --steps 600
+      [--task shapeherd_distract2]
 """
 
 import argparse
@@ -10,10 +11,12 @@ import math
 import numpy as np
 from PIL import Image
 
-from envs.shapeherd import AGENT_MASS, AGENT_RADIUS, BOUND_RADIUS, DT, GOAL_WIDTH, MAX_FORCE, ShapeHerd
+from envs.shapeherd import (AGENT_MASS, AGENT_RADIUS, BOUND_RADIUS, DT, GOAL_WIDTH, MAX_FORCE,
+                            ShapeHerd)
 from envs.shapeherd_tasks import GRAMMAR, parse_task
 
-BRAKE = MAX_FORCE / AGENT_MASS  # the deceleration full force gives (units/s^2); v^2 <= 2 a d, halved
+# the deceleration full force gives (units/s^2); v^2 <= 2 a d, halved
+BRAKE = MAX_FORCE / AGENT_MASS
 
 
 def random_policy(env, rng):
@@ -52,7 +55,8 @@ class ScriptedPolicy:
     candidates = candidates or list(range(len(objects)))
     keys = [self._key(objects[i]) for i in candidates]
     if self.target not in keys:
-      index = min(candidates, key=lambda i: np.linalg.norm(np.array(objects[i]['position']) - agent))
+      index = min(candidates,
+                  key=lambda i: np.linalg.norm(np.array(objects[i]['position']) - agent))
       self.target, self.since, self.best = self._key(objects[index]), t, None
     obj = objects[candidates[keys.index(self.target)]]
     position = np.array(obj['position'])
@@ -116,14 +120,16 @@ def write_gif(path, task='shapeherd', policy='random', steps=600, seed=0, every=
     if terminated or truncated:
       break
   images = [Image.fromarray(f) for f in frames]
-  images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * DT * every), loop=0)
+  images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 * DT * every),
+                 loop=0)
   return {'path': str(path), 'frames': len(images), 'env_steps': step, 'return': total,
           'scored': env.state()['scored']}
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description='Writes an animated GIF of a ShapeHerd episode: the '
-                                   'whole arena (render()) beside the agent\'s 64x64 view, upscaled.')
+  parser = argparse.ArgumentParser(description='Writes an animated GIF of a ShapeHerd episode: '
+                                   'the whole arena (render()) beside the agent\'s 64x64 view, '
+                                   'upscaled.')
   parser.add_argument('--out', default='shapeherd.gif')
   parser.add_argument('--policy', choices=('random', 'scripted'), default='random')
   parser.add_argument('--steps', type=int, default=600, help='env steps (at most)')

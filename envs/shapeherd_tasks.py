@@ -37,8 +37,8 @@ def parse_task(task):
       raise ValueError(f'unknown task {task!r}: bad part {part!r}; ShapeHerd tasks are named '
                        f'{GRAMMAR} (defaults left out: no distract0, size1.0, objects5)')
     if index < position:
-      raise ValueError(f'unknown task {task!r}: part {part!r} is out of order or repeated; ShapeHerd '
-                       f'tasks are named {GRAMMAR}, parts in that order')
+      raise ValueError(f'unknown task {task!r}: part {part!r} is out of order or repeated; '
+                       f'ShapeHerd tasks are named {GRAMMAR}, parts in that order')
     position = index + 1
     kwargs.update(convert(match))
   return kwargs

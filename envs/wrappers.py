@@ -112,7 +112,8 @@ class NormalizeAction(Wrapper):
     self._high = np.where(self._mask, space.high, 1.0)
     low = np.where(self._mask, -1.0, space.low).astype(np.float32)
     high = np.where(self._mask, 1.0, space.high).astype(np.float32)
-    self.act_space = {**env.act_space, key: gymnasium.spaces.Box(low, high, space.shape, np.float32)}
+    self.act_space = {**env.act_space,
+                      key: gymnasium.spaces.Box(low, high, space.shape, np.float32)}
 
   def step(self, action):
     value = np.asarray(action[self.key])
@@ -140,7 +141,8 @@ class OneHotAction(Wrapper):
   def step(self, action):
     vector = np.asarray(action[self.key])
     if not self.act_space[self.key].contains(vector):
-      raise ValueError(f'action {vector!r} is not a one-hot vector of shape {self.act_space[self.key].shape}')
+      raise ValueError(f'action {vector!r} is not a one-hot vector of shape '
+                       f'{self.act_space[self.key].shape}')
     return self.env.step({**action, self.key: self._start + int(np.argmax(vector))})
 
 
@@ -191,11 +193,13 @@ class CheckAction(Wrapper):
     try:
       value = np.asarray(action[self.key], dtype=space.dtype)
     except (TypeError, ValueError):
-      raise ValueError(f'action {action[self.key]!r} is not numeric; expected shape {space.shape}') from None
+      raise ValueError(f'action {action[self.key]!r} is not numeric; '
+                       f'expected shape {space.shape}') from None
     if value.shape != space.shape:
       raise ValueError(f'action {value!r} has shape {value.shape}; expected shape {space.shape}')
     if not np.all(np.isfinite(value)):
-      raise ValueError(f'action {value!r} is not finite; expected shape {space.shape} with finite values')
+      raise ValueError(f'action {value!r} is not finite; expected shape {space.shape} '
+                       'with finite values')
     if not is_discrete(space):
       value = np.clip(value, space.low, space.high)
     return self.env.step({**action, self.key: value})
@@ -217,12 +221,14 @@ class FromGymnasium:
     if isinstance(space, gymnasium.spaces.Dict):
       self._key = image_key or 'image'
       if self._key not in space.spaces:
-        raise ValueError(f'observation Dict has no image key {self._key!r}; keys: {", ".join(space.spaces)}')
+        raise ValueError(f'observation Dict has no image key {self._key!r}; '
+                         f'keys: {", ".join(space.spaces)}')
       extra = {k: v for k, v in space.spaces.items() if k != self._key}
       image = space[self._key]
     else:
       self._key, extra, image = None, {}, space
-    if not (isinstance(image, gymnasium.spaces.Box) and len(image.shape) == 3 and image.dtype == np.uint8):
+    if not (isinstance(image, gymnasium.spaces.Box) and len(image.shape) == 3
+            and image.dtype == np.uint8):
       raise ValueError(f'expected a uint8 image observation (H, W, C), got {image}')
     self.obs_space = obs_space(image.shape, **extra)
     self.act_space = {'action': env.action_space}

@@ -1,11 +1,13 @@
-"""The README's own-env example: `python train.py --configs dmc vsg cpu --task gym_examples.dial:Dial-v0
---mlp_keys level`. Turn a dial to zero; it shows as a grey image and as a number."""
+"""The README's own-env example: `python train.py --configs dmc vsg cpu
+--task gym_examples.dial:Dial-v0 --mlp_keys level`. Turn a dial to zero; it shows as a grey image
+and as a number."""
 import gymnasium, numpy as np
 from gymnasium.spaces import Box, Dict
 
 
 class Dial(gymnasium.Env):
-  observation_space = Dict(image=Box(0, 255, (64, 64, 3), np.uint8), level=Box(-1, 1, (1,), np.float32))
+  observation_space = Dict(image=Box(0, 255, (64, 64, 3), np.uint8),
+                           level=Box(-1, 1, (1,), np.float32))
   action_space = Box(-1, 1, (1,), np.float32)
 
   def reset(self, seed=None, options=None):

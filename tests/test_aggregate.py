@@ -28,7 +28,8 @@ def read(outdir):
 
 def test_iqm_mean_median_and_gap_equal_the_hand_computed_values(tmp_path, capsys):
   # Normalized: 0.1 0.2 0.3 0.4 | 0.5 0.6 0.7 1.0 -> IQM drops 2 low and 2 high: mean(.3 .4 .5 .6);
-  # rliable's median is the median of the per-task means (0.25, 0.7); the gap is mean(1 - min(x, 1)).
+  # rliable's median is the median of the per-task means (0.25, 0.7); the gap is
+  # mean(1 - min(x, 1)).
   write_grid(tmp_path, 'vsg', {'dmc_walker_walk': [100, 200, 300, 400],
                                'dmc_cheetah_run': [500, 600, 700, 1000]})
   summary = plot.main([str(tmp_path), '--bins', '5e4', '--reps', str(REPS)])

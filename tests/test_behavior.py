@@ -1,4 +1,5 @@
-"""Behavior learning (Section 3.2): lambda-returns, imagination, slow critic, what each update trains."""
+"""Behavior learning (Section 3.2): lambda-returns, imagination, slow critic, what each update
+trains."""
 
 import gymnasium
 import numpy as np
@@ -11,7 +12,8 @@ from dreamerv2_vsg.behavior import lambda_return
 from tests.conftest import METHODS, make_config
 
 
-@pytest.mark.parametrize('lam, expected', [(0.5, [3.97, 4.6]), (1.0, [5.14, 4.6]), (0.0, [2.8, 4.6])])
+@pytest.mark.parametrize('lam, expected', [(0.5, [3.97, 4.6]), (1.0, [5.14, 4.6]),
+                                           (0.0, [2.8, 4.6])])
 def test_lambda_return_two_steps(lam, expected):
   # Spec h.28: r = [1, 1], v = [0, 2], bootstrap 4, d = 0.9.
   got = lambda_return(tf.constant([1.0, 1.0]), tf.constant([0.0, 2.0]), tf.constant([0.9, 0.9]),

@@ -61,7 +61,8 @@ def test_sparsity_loss_is_minimal_at_the_gate_prior():
 
 
 def test_sparsity_loss_at_initial_gate_probability():
-  # Spec h.9: u~ = sigmoid(-1) gives 0.037669 nats per unit; summed over 1024 units and scaled by 0.1.
+  # Spec h.9: u~ = sigmoid(-1) gives 0.037669 nats per unit; summed over 1024 units and scaled by
+  # 0.1.
   probs = tf.fill([4, 5, 1024], float(tf.sigmoid(-1.0)))
   loss, value = cells.sparsity_loss(probs, 0.4, 0.1)
   assert float(value) / 1024 == pytest.approx(0.037669, abs=1e-5)
@@ -140,7 +141,8 @@ def test_soft_gate_is_the_gate_probability_with_its_gradient():
 
 
 def test_gate_option_is_checked():
-  with pytest.raises(ValueError, match=r"rssm.gate must be one of \('sample', 'soft'\), got 'hard'"):
+  with pytest.raises(ValueError,
+                     match=r"rssm.gate must be one of \('sample', 'soft'\), got 'hard'"):
     cells.make_cell('vsg', 4, False, -1.0, 32, gate='hard')
   with pytest.raises(ValueError, match=r"rssm.gate 'soft' needs a gated rssm.cell \(one of "
                                        r"\['vsg'\]\), got 'gru'"):
@@ -167,5 +169,6 @@ def test_a_new_gated_cell_needs_only_its_class_and_a_cells_entry(method, monkeyp
   _, post, metrics = model.loss(random_batch())
   assert model.dynamics.gated and {'gate', 'gate_prob'} <= set(post)
   assert float(metrics['gate_prob']) == 0.5 and float(metrics['sparsity_loss']) > 0
-  with pytest.raises(ValueError, match=r"svsg needs a gated rssm.cell \(one of \['coin', 'vsg'\]\)"):
+  with pytest.raises(ValueError,
+                     match=r"svsg needs a gated rssm.cell \(one of \['coin', 'vsg'\]\)"):
     make_dynamics(make_config('svsg', rssm__cell='gru'))

@@ -75,7 +75,8 @@ def test_missing_variables_are_named_and_a_truncated_file_is_a_clear_error(tmp_p
   variables = _agent().checkpoint_variables
   path = checkpoint.save(tmp_path / 'c.npz', variables[:-2])
   with pytest.raises(checkpoint.CheckpointError,
-                     match=r'not in the checkpoint: critic/critic_out_bias_velocity, critic_updates'):
+                     match=r'not in the checkpoint: '
+                           r'critic/critic_out_bias_velocity, critic_updates'):
     checkpoint.load(path, variables)
   with np.load(path) as file:
     arrays = {key: file[key] for key in file.files if key != 'var00003'}

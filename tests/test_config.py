@@ -120,7 +120,8 @@ def test_no_new_keys(small):
 # Command-line flags.
 
 def test_flags_override_configs_in_order(small):
-  config = parse(['--seed', '7', '--configs', 'first', 'second', '--rssm.deter', '32', '--seed', '9'], small)
+  config = parse(['--seed', '7', '--configs', 'first', 'second', '--rssm.deter', '32',
+                  '--seed', '9'], small)
   assert config.seed == 9 and config.rssm.deter == 32 and config.encoder.depth == 48
 
 
@@ -136,7 +137,8 @@ def test_regex_flag(small):
 
 
 def test_list_flags(small):
-  assert parse(['--heads', 'decoder', 'reward', 'discount'], small).heads == ('decoder', 'reward', 'discount')
+  assert (parse(['--heads', 'decoder', 'reward', 'discount'], small).heads
+          == ('decoder', 'reward', 'discount'))
   assert parse(['--sizes', '32,48'], small).sizes == (32, 48)
   assert parse(['--sizes=32,48', '--seed', '1'], small).sizes == (32, 48)
   assert parse(['--sizes', '16', '16', '--seed', '1'], small).sizes == (16, 16)
@@ -188,8 +190,10 @@ def test_str_from_yaml_number(small):
 
 
 def test_yaml_strings_parse_like_flags():
-  # Some YAML resolvers leave `1e4` or `yes` as strings; a numeric or bool default still parses them.
-  configs = {'defaults': {'steps': 1, 'lr': 0.1, 'jit': False}, 'strs': {'steps': '1e4', 'lr': '1e-3', 'jit': 'yes'}}
+  # Some YAML resolvers leave `1e4` or `yes` as strings; a numeric or bool default still parses
+  # them.
+  configs = {'defaults': {'steps': 1, 'lr': 0.1, 'jit': False},
+             'strs': {'steps': '1e4', 'lr': '1e-3', 'jit': 'yes'}}
   config = parse(['--configs', 'strs'], configs)
   assert config.steps == 10_000 and config.lr == 1e-3 and config.jit is True
 
@@ -220,7 +224,8 @@ def test_unknown_plain_key_lists_top_level_keys():
 
 def test_wrong_type_names_flag_and_config(small):
   assert error(['--rssm.deter', 'abc'], small) == "flag --rssm.deter expects an int, got 'abc'"
-  assert error(['--configs', 'badtype'], small) == "config 'badtype' key rssm.deter expects an int, got 'abc'"
+  assert (error(['--configs', 'badtype'], small)
+          == "config 'badtype' key rssm.deter expects an int, got 'abc'")
 
 
 def test_group_key_is_an_error(small):
@@ -275,7 +280,8 @@ def test_immutable(small):
 
 def test_update_returns_new_config(small):
   config = parse([], small)
-  updated = config.update({'seed': 3, 'rssm': {'deter': 64}, r'.*\.act': 'relu', 'model_opt.lr': '1e-2'})
+  updated = config.update({'seed': 3, 'rssm': {'deter': 64}, r'.*\.act': 'relu',
+                           'model_opt.lr': '1e-2'})
   assert config.seed == 0 and config.rssm.act == 'elu'
   assert updated.seed == 3 and updated.rssm.deter == 64 and updated.rssm.stoch == 4
   assert updated.encoder.act == 'relu' and updated.model_opt.lr == 0.01
@@ -308,7 +314,8 @@ def test_default_path_is_the_repo_root(tmp_path, monkeypatch):
 def test_dmc_vsg():
   config = parse(['--configs', 'dmc', 'vsg'])
   assert config.method == 'vsg' and config.rssm.cell == 'vsg' and config.rssm.layer_norm is False
-  assert config.sparsity.prior == 0.4 and config.loss_scales.sparsity == 0.1 and config.dataset.batch == 50
+  assert (config.sparsity.prior == 0.4 and config.loss_scales.sparsity == 0.1
+          and config.dataset.batch == 50)
 
 
 def test_shapeherd_gaussian_and_categorical():
@@ -318,7 +325,8 @@ def test_shapeherd_gaussian_and_categorical():
 
 
 def test_cli_overrides_real_config():
-  config = parse(['--configs', 'dmc', 'vsg', 'debug', '--rssm.deter', '64', '--render_size', '32,32'])
+  config = parse(['--configs', 'dmc', 'vsg', 'debug', '--rssm.deter', '64', '--render_size',
+                  '32,32'])
   assert config.rssm.deter == 64 and config.render_size == (32, 32) and config.dataset.batch == 4
 
 
@@ -344,7 +352,8 @@ def test_dmc_restates_nothing_the_defaults_hold():
 def test_renamed_key_says_what_replaced_it():
   with pytest.raises(ConfigError, match=r'^flag --rssm.discrete was replaced by rssm.latent '):
     parse(['--rssm.discrete', '0'])
-  with pytest.raises(ConfigError, match=r"^config 'old' key gate_scale was replaced by loss_scales"):
+  with pytest.raises(ConfigError,
+                     match=r"^config 'old' key gate_scale was replaced by loss_scales"):
     parse(['--configs', 'old'], {**REAL, 'old': {'gate_scale': 0.2}})
 
 

@@ -43,7 +43,8 @@ def test_smoke_checks_every_part_and_ends_with_its_json(tmp_path):
   assert done.returncode == 0 and report['ok'], done.stdout[-3000:] + done.stderr[-2000:]
   assert json.loads((tmp_path / 'doctor.json').read_text()) == report
   assert report['device']['text'].startswith(('CPU only', 'GPU 0'))
-  assert report['render']['backend'] in ('egl', 'osmesa') and not report['render']['tensorflow_loaded']
+  assert (report['render']['backend'] in ('egl', 'osmesa')
+          and not report['render']['tensorflow_loaded'])
   cell = next(c for c in report['speed']['cells'] if c['jit'] is False)
   assert cell['median_s'] > 0 and cell['traces'] == 1
   run = report['speed']['run']
@@ -51,7 +52,8 @@ def test_smoke_checks_every_part_and_ends_with_its_json(tmp_path):
   assert run['disk_per_agent_step'] > 0
   assert report['budget']['run_hours'] > 0
   assert set(report['budget']['grids']) == {'paper_dmc', 'paper_shapeherd'}
-  assert 'sweep.py --logdir runs/ --grid paper_dmc' in report['budget']['grids']['paper_dmc']['command']
+  assert ('sweep.py --logdir runs/ --grid paper_dmc'
+          in report['budget']['grids']['paper_dmc']['command'])
   for part in ('device:', 'render:', 'speed:', 'budget:', 'doctor:'):
     assert any(line.startswith(part) for line in lines), part
 

@@ -22,7 +22,8 @@ TASK = 'dmc_cartpole_balance'
 
 
 def dmc_config(**flags):
-  return make_config('dmc', 'dreamerv2', **{'time_limit': 40, **flags})  # 40 env steps = 20 agent steps
+  # 40 env steps = 20 agent steps
+  return make_config('dmc', 'dreamerv2', **{'time_limit': 40, **flags})
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +55,8 @@ def _dmc_ends():
   env.reset()
   env._env.step = lambda action: dm_env.termination(1.0, {})
   end = env.step({'action': np.zeros(1)})
-  return len(obs) - 1, obs[-1]['is_last'], obs[-1]['is_terminal'], end['is_last'], end['is_terminal']
+  return (len(obs) - 1, obs[-1]['is_last'], obs[-1]['is_terminal'], end['is_last'],
+          end['is_terminal'])
 
 
 # DMC in workers.
@@ -62,11 +64,13 @@ def _dmc_ends():
 def test_dmc_spaces_and_reset(cartpole):
   assert set(cartpole.obs_space) == {'image', 'reward', 'is_first', 'is_last', 'is_terminal'}
   assert cartpole.obs_space['image'] == gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8)
-  assert cartpole.obs_space['reward'].dtype == np.float32 and cartpole.obs_space['is_last'].dtype == bool
+  assert (cartpole.obs_space['reward'].dtype == np.float32
+          and cartpole.obs_space['is_last'].dtype == bool)
   space = cartpole.act_space['action']
   assert space == gymnasium.spaces.Box(-1, 1, (1,), np.float32) and not envs.is_discrete(space)
   obs = cartpole.reset()
-  assert obs['image'].shape == (64, 64, 3) and obs['image'].dtype == np.uint8 and obs['image'].std() > 0
+  assert (obs['image'].shape == (64, 64, 3) and obs['image'].dtype == np.uint8
+          and obs['image'].std() > 0)
   assert obs['reward'] == 0 and obs['reward'].dtype == np.float32
   assert obs['is_first'] and not obs['is_last'] and not obs['is_terminal']
   assert all(cartpole.obs_space[k].contains(np.asarray(v)) for k, v in obs.items())
@@ -91,19 +95,23 @@ def test_dmc_own_end_is_truncation_discount_zero_is_terminal(cartpole):
 
 def test_bad_actions_raise_in_parent_and_worker_survives(cartpole):
   cartpole.reset()
-  with pytest.raises(ValueError, match=r'action array\(\[nan\].* is not finite; expected shape \(1,\)') as info:
+  with pytest.raises(ValueError,
+                     match=r'action array\(\[nan\].* is not finite; expected shape \(1,\)') as info:
     cartpole.step({'action': np.array([np.nan], np.float32)})
   assert 'worker' in ''.join(info.value.__notes__)
   with pytest.raises(ValueError, match=r'has shape \(2,\); expected shape \(1,\)'):
     cartpole.step({'action': np.zeros(2, np.float32)})
   with pytest.raises(ValueError, match="dict with key 'action'"):
     cartpole.step(np.zeros(1))
-  assert not cartpole.step({'action': np.array([7.0], np.float32)})['is_last']  # clipped, not rejected
+  # clipped, not rejected
+  assert not cartpole.step({'action': np.array([7.0], np.float32)})['is_last']
 
 
 @pytest.mark.parametrize('task, message', [
-    ('dmc_walkr_walk', "unknown task 'dmc_walkr_walk'; known dmc domains: acrobot, ball_in_cup, cartpole"),
-    ('dmc_walker_wlk', "unknown task 'dmc_walker_wlk'; dmc domain walker has tasks: stand, walk, run"),
+    ('dmc_walkr_walk',
+     "unknown task 'dmc_walkr_walk'; known dmc domains: acrobot, ball_in_cup, cartpole"),
+    ('dmc_walker_wlk',
+     "unknown task 'dmc_walker_wlk'; dmc domain walker has tasks: stand, walk, run"),
     ('atari_pong', "unknown task 'atari_pong'; valid tasks: dmc_<domain>_<task>, shapeherd"),
     ('shapeherd_nope', "unknown task 'shapeherd_nope': bad part 'nope'"),
 ])
@@ -209,11 +217,13 @@ def test_action_repeat_sums_rewards_and_stops_at_the_end():
 
 
 def test_normalize_action_maps_unit_box_to_bounds():
-  space = gymnasium.spaces.Box(np.array([0, -5, -np.inf], np.float32), np.array([10, 5, np.inf], np.float32))
+  space = gymnasium.spaces.Box(np.array([0, -5, -np.inf], np.float32),
+                               np.array([10, 5, np.inf], np.float32))
   env = wrappers.NormalizeAction(FakeEnv(space))
   assert np.array_equal(env.act_space['action'].low, [-1, -1, -np.inf])
   env.reset()
-  for action, expected in [([-1, -1, 7], [0, -5, 7]), ([1, 1, -7], [10, 5, -7]), ([0, 0, 0], [5, 0, 0])]:
+  for action, expected in [([-1, -1, 7], [0, -5, 7]), ([1, 1, -7], [10, 5, -7]),
+                           ([0, 0, 0], [5, 0, 0])]:
     env.step({'action': np.array(action, np.float32)})
     np.testing.assert_allclose(env.actions[-1], expected)
 
@@ -237,7 +247,8 @@ def test_check_action_clips_and_rejects():
   env = wrappers.CheckAction(wrappers.NormalizeAction(fake))
   env.reset()
   env.step({'action': np.array([3.0, -0.5], np.float32)})
-  np.testing.assert_allclose(fake.actions[-1], [2.0, -1.0])  # clipped to 1, then mapped to the bound
+  # clipped to 1, then mapped to the bound
+  np.testing.assert_allclose(fake.actions[-1], [2.0, -1.0])
   for bad in ([np.inf, 0.0], [np.nan, 0.0]):
     with pytest.raises(ValueError, match=r'is not finite; expected shape \(2,\)'):
       env.step({'action': np.array(bad, np.float32)})
@@ -250,7 +261,8 @@ def test_time_limit_truncates_and_tracks_episodes():
   env = wrappers.TimeLimit(FakeEnv(gymnasium.spaces.Box(-1, 1, (1,)), length=100), 3)
   with pytest.raises(RuntimeError, match='before reset'):
     env.step({'action': np.zeros(1)})
-  flags = [env.reset()['is_last']] + [env.step({'action': np.zeros(1)})['is_last'] for _ in range(3)]
+  flags = [env.reset()['is_last']] + [env.step({'action': np.zeros(1)})['is_last']
+                                      for _ in range(3)]
   assert flags == [False, False, False, True]
   with pytest.raises(RuntimeError):
     env.step({'action': np.zeros(1)})
@@ -343,7 +355,8 @@ def test_gym_tasks_build_registered_envs_with_their_vector_keys():
 
 
 def test_the_readme_own_env_example_runs_in_a_worker_through_its_module_prefix():
-  task = 'gym_examples.dial:Dial-v0'   # the README's example: the worker imports examples.dial itself
+  # the README's example: the worker imports examples.dial itself
+  task = 'gym_examples.dial:Dial-v0'
   env = envs.make(task, dmc_config(task=task, time_limit=1000, action_repeat=1))
   try:
     obs = env.reset()
@@ -357,7 +370,8 @@ def test_the_readme_own_env_example_runs_in_a_worker_through_its_module_prefix()
 
 
 def test_gym_task_names_are_checked_in_one_line():
-  with pytest.raises(ValueError, match=r"unknown task 'gym_NoSuchEnv-v0': gymnasium has no env 'NoSuchEnv-v0'"):
+  with pytest.raises(ValueError,
+                     match=r"unknown task 'gym_NoSuchEnv-v0': gymnasium has no env 'NoSuchEnv-v0'"):
     envs.constructor('gym_NoSuchEnv-v0', dmc_config())
   with pytest.raises(ValueError, match=r"unknown task 'gym_'; expected gym_<gymnasium id>"):
     envs.constructor('gym_', dmc_config())
@@ -382,4 +396,5 @@ def test_an_env_without_an_image_is_rendered_and_keeps_its_state():
   env = gym_tasks.Pixels(Vector(), (64, 64))
   obs, _ = env.reset()
   assert obs['image'].shape == (64, 64, 3) and (obs['image'] == 7).all()
-  assert obs['state'].tolist() == [0, 0, 0] and set(env.observation_space.spaces) == {'image', 'state'}
+  assert (obs['state'].tolist() == [0, 0, 0]
+          and set(env.observation_space.spaces) == {'image', 'state'})

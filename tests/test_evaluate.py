@@ -1,5 +1,5 @@
-"""Watching a run: progress lines, a quiet start, policy videos and gate summaries in TensorBoard, and
-evaluate.py on a trained debug VSG run."""
+"""Watching a run: progress lines, a quiet start, policy videos and gate summaries in TensorBoard,
+and evaluate.py on a trained debug VSG run."""
 
 import json
 import pathlib
@@ -60,7 +60,8 @@ def test_tensorboard_holds_policy_videos_and_gate_summaries(trained):
       for value in event.summary.value:
         seen.setdefault(value.tag, []).append(value)
   policy = seen['eval_policy'][-1].image
-  assert policy.encoded_image_string.startswith(b'GIF') and (policy.height, policy.width) == (64, 64)
+  assert (policy.encoded_image_string.startswith(b'GIF')
+          and (policy.height, policy.width) == (64, 64))
   histo = seen['gate_unit_open_rate'][-1].histo
   assert histo.num == 32 and 0 <= histo.min <= histo.max <= 1    # one rate per unit (deter 32)
   picture = seen['gate_units_time'][-1].image

@@ -69,7 +69,8 @@ def saved_run(logdir, *flags):
     (['--action_repeat', '4'], 'action_repeat 2 -> 4'),
     (['--seed', '3'], 'seed 0 -> 3'),
 ])
-def test_resuming_with_settings_that_break_the_run_is_refused_before_writing(tmp_path, flags, named):
+def test_resuming_with_settings_that_break_the_run_is_refused_before_writing(
+    tmp_path, flags, named):
   saved_run(tmp_path)
   before = (tmp_path / 'config.yaml').read_bytes()
   result = subprocess.run([sys.executable, 'train.py', '--logdir', str(tmp_path), *RUN, *flags],
@@ -81,7 +82,8 @@ def test_resuming_with_settings_that_break_the_run_is_refused_before_writing(tmp
 
 def test_a_setting_refused_when_the_model_is_built_leaves_no_config_to_block_the_fix(tmp_path):
   bad = subprocess.run([sys.executable, 'train.py', '--logdir', str(tmp_path), *RUN,
-                        '--rssm.gate', 'soft'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        '--rssm.gate', 'soft'], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
   assert bad.returncode == 2
   one_line(bad.stderr, "rssm.gate 'soft' needs a gated rssm.cell (one of ['vsg']), got 'gru'")
   assert not (tmp_path / 'config.yaml').exists()
@@ -99,7 +101,8 @@ def test_resuming_with_another_method_names_every_changed_key(tmp_path):
 
 def test_harmless_changes_are_allowed_and_said(tmp_path):
   saved_run(tmp_path)
-  config = configlib.parse([*RUN, '--logdir', str(tmp_path), '--steps', '9000', '--eval_every', '800'])
+  config = configlib.parse([*RUN, '--logdir', str(tmp_path), '--steps', '9000',
+                            '--eval_every', '800'])
   assert train.check_resume(tmp_path, config) == 'eval_every 400 -> 800, steps 2000 -> 9000'
 
 

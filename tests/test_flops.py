@@ -88,7 +88,8 @@ def agent_and_batch():
   act_space = {'action': gymnasium.spaces.Box(-1, 1, (2,), np.float32)}
   agent = Agent(make_config('vsg'), obs_space, act_space)
   agent.build()
-  return agent, {k: tf.constant(v) for k, v in random_batch(batch=2, length=4, action_dim=2).items()}
+  return agent, {k: tf.constant(v)
+                 for k, v in random_batch(batch=2, length=4, action_dim=2).items()}
 
 
 def test_the_agent_step_counts_every_part(agent_and_batch):

@@ -74,7 +74,8 @@ def test_the_terminal_line_is_sorted_and_compact(tmp_path, capsys):
   logger = Logger(tmp_path, step=1500, outputs=LOCAL)
   logger.add({'zeta': 0.001234, 'alpha': 12.3456, 'mid': 2345.6, 'big': 1.5e7, 'zero': 0})
   logger.write()
-  assert capsys.readouterr().out == '[1500] alpha 12.3 / big 1.5e7 / mid 2346 / zero 0 / zeta 0.00123\n'
+  assert capsys.readouterr().out == ('[1500] alpha 12.3 / big 1.5e7 / mid 2346 / zero 0 / '
+                                     'zeta 0.00123\n')
 
 
 def test_shapes_other_than_scalars_and_videos_are_rejected(tmp_path):
@@ -85,7 +86,8 @@ def test_shapes_other_than_scalars_and_videos_are_rejected(tmp_path):
 
 
 def test_local_outputs_never_import_tensorflow(tmp_path):
-  code = ('import sys; from common.logger import Logger; logger = Logger(sys.argv[1], outputs=("terminal", '
+  code = ('import sys; from common.logger import Logger; '
+          'logger = Logger(sys.argv[1], outputs=("terminal", '
           '"jsonl")); logger.scalar("a", 1); logger.video("v", [[[[0.5]]]]); logger.write(); '
           'assert "tensorflow" not in sys.modules, "TF imported"')
   subprocess.run([sys.executable, '-c', code, str(tmp_path)], check=True, capture_output=True,
@@ -130,7 +132,8 @@ def test_tensorboard_gets_pictures_and_histograms(tmp_path):
   logger.close()
   assert not (tmp_path / 'metrics.jsonl').exists()     # neither goes to metrics.jsonl
   seen = {value.tag: value for path in tmp_path.glob('events.out.tfevents.*')
-          for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+          for event in tf.compat.v1.train.summary_iterator(str(path))
+          for value in event.summary.value}
   picture = seen['gates'].image
   assert picture.encoded_image_string[1:4] == b'PNG' and (picture.height, picture.width) == (6, 10)
   histo = seen['rates'].histo

@@ -86,7 +86,8 @@ def test_memory_episodes_name_objects_by_colour_and_record_what_the_agent_sees()
   assert sorted(colors) == sorted(shapeherd.COLOR_NAMES)            # each colour once
   positions, visible = memory_data.object_table(env)
   for obj in env.state()['objects']:                                 # colour order
-    assert tuple(positions[shapeherd.COLOR_NAMES.index(obj['color'])]) == pytest.approx(obj['position'])
+    assert (tuple(positions[shapeherd.COLOR_NAMES.index(obj['color'])])
+            == pytest.approx(obj['position']))
   x0, y0, w, h = env._agent_window()
   inside = [(x0 <= x <= x0 + w and y0 <= y <= y0 + h) for x, y in positions]
   assert visible.tolist() == inside

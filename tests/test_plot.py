@@ -230,7 +230,8 @@ def test_our_runs_beside_the_paper(tmp_path, monkeypatch):
 
 def test_layouts_plot_cannot_read_are_warned_by_path(tmp_path, capsys):
   write_run(tmp_path, 'dmc_walker_walk', 'vsg', 0, evals([5e4], [1.0]))
-  swapped = write_run(tmp_path, 'dmc_walker_walk', '0', 'vsg', evals([5e4], [2.0]))  # task/seed/method
+  # task/seed/method
+  swapped = write_run(tmp_path, 'dmc_walker_walk', '0', 'vsg', evals([5e4], [2.0]))
   shallow = tmp_path / 'dmc_cheetah_run' / 'vsg' / 'metrics.jsonl'                   # no seed level
   shallow.parent.mkdir(parents=True)
   shallow.write_text(json.dumps({'step': 5e4, 'eval_return': 3.0}) + '\n')
@@ -249,11 +250,13 @@ def test_an_unwritable_outdir_is_a_one_line_error(tmp_path, capsys):
     plot.main([str(tmp_path / 'runs'), '--outdir', str(tmp_path / 'file' / 'plots')])
   assert exit_info.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
-  assert len(err) == 1 and err[0].startswith(f'error: cannot write to --outdir {tmp_path}/file/plots')
+  assert len(err) == 1 and err[0].startswith(
+      f'error: cannot write to --outdir {tmp_path}/file/plots')
 
 
 def test_a_long_legend_makes_the_figure_taller_not_the_panel_smaller(tmp_path):
-  # One panel and long method names: one legend entry per row, 8 rows, more than the base height holds.
+  # One panel and long method names: one legend entry per row, 8 rows, more than the base height
+  # holds.
   from PIL import Image
   heights = {}
   for count in (2, 8):
@@ -277,7 +280,8 @@ def test_a_clone_plots_the_paper_from_the_shipped_scores_alone(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   for name in ('dmc.png', 'shapeherd.png', 'aggregate.json', 'aggregate.png', 'scores.md'):
     assert (tmp_path / 'p' / name).stat().st_size > 1000
-  sources = {row['source'] for row in json.loads((tmp_path / 'p' / 'aggregate.json').read_text())['rows']}
+  sources = {row['source']
+             for row in json.loads((tmp_path / 'p' / 'aggregate.json').read_text())['rows']}
   assert sources == {'paper', 'upstream'}
   readme = (ROOT / 'scores' / 'README.md').read_text()
   for path in (PAPER_DMC, PAPER_BBS, UPSTREAM):
@@ -334,7 +338,8 @@ def test_named_sources_keep_upstream_runs_apart_and_compare_against_them(tmp_pat
   plot.main([str(ours), '--baselines', str(UPSTREAM), f'upstream={binned}', '--outdir',
              str(tmp_path / 'b'), '--reps', '20'])
   err = capsys.readouterr().err
-  assert f'dmc_walker_walk dreamerv2 (upstream): one curve from 2 inputs, {UPSTREAM} and {binned}' in err
+  assert (f'dmc_walker_walk dreamerv2 (upstream): one curve from 2 inputs, {UPSTREAM} and {binned}'
+          in err)
 
 
 def test_compare_names_a_source_with_a_dreamerv2(tmp_path, capsys):

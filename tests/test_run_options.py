@@ -1,6 +1,6 @@
-"""What long runs and new users need (issue 27): the device line, --require_gpu, any gymnasium env by
-name with vector observations, checkpoint_keep, wall-clock seconds, the start record in config.yaml
-and the optional wandb output, end to end through train.py."""
+"""What long runs and new users need (issue 27): the device line, --require_gpu, any gymnasium env
+by name with vector observations, checkpoint_keep, wall-clock seconds, the start record in
+config.yaml and the optional wandb output, end to end through train.py."""
 
 import json
 import os
@@ -12,9 +12,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAKE_WANDB = {
     'failing': 'def init(**kwargs):\n  raise RuntimeError("wandb: no API key (run wandb login)")\n',
     'recording': ('import json, os\nPATH = os.environ["FAKE_WANDB_LOG"]\n'
-                  'def init(**kwargs):\n  open(PATH, "a").write(json.dumps({"init": kwargs["project"], '
+                  'def init(**kwargs):\n'
+                  '  open(PATH, "a").write(json.dumps({"init": kwargs["project"], '
                   '"id": kwargs["id"]}) + "\\n")\n'
-                  'def log(row, step):\n  open(PATH, "a").write(json.dumps({"step": step, **row}) + "\\n")\n'
+                  'def log(row, step):\n'
+                  '  open(PATH, "a").write(json.dumps({"step": step, **row}) + "\\n")\n'
                   'def finish():\n  pass\n')}
 
 

@@ -1,6 +1,7 @@
-"""ShapeHerd (envs/shapeherd*.py): the spec's testable properties 1-8 (../shared/specs/shapeherd.md),
-driven by scripted states and actions (ShapeHerd._place) rather than random luck, plus task names,
-envs.make, gymnasium registration, per-episode logs and the GIF command line."""
+"""ShapeHerd (envs/shapeherd*.py): the spec's testable properties 1-8
+(../shared/specs/shapeherd.md), driven by scripted states and actions (ShapeHerd._place) rather
+than random luck, plus task names, envs.make, gymnasium registration, per-episode logs and the GIF
+command line."""
 
 import importlib
 import math
@@ -58,7 +59,8 @@ def test_spaces_observation_and_render():
   obs, info = env.reset(seed=0)
   assert obs.shape == (64, 64, 3) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
   assert info == {'t': 0, 'scored': 0, 'remaining': 5, 'first_score': 0}
-  assert count(obs, shapeherd.AGENT_COLOR, 10) > 25  # the agent (~8 px across) is always in its view
+  # the agent (~8 px across) is always in its view
+  assert count(obs, shapeherd.AGENT_COLOR, 10) > 25
   frame = env.render()
   assert frame.shape == (350, 400, 3) and frame.dtype == np.uint8
   assert count(frame, (255, 255, 255), 0) > 200  # the outline of the agent's window
@@ -125,7 +127,8 @@ def test_scoring_at_step_t_gives_eq9(t, expected):
   x, y = pocket_centre(env)
   env._place((300, 350), [('square', 'red', (x, y)), ('triangle', 'blue', (200, 200))], t=t)
   obs, reward, terminated, truncated, info = env.step(IDLE)  # the square is in the pocket already
-  assert reward == expected and info == {'t': t + 1, 'scored': 1, 'remaining': 1, 'first_score': t + 1}
+  assert reward == expected and info == {'t': t + 1, 'scored': 1, 'remaining': 1,
+                                         'first_score': t + 1}
   assert not terminated and not truncated
   two = ShapeHerd(sparse=False)
   two.reset(seed=0)
@@ -142,8 +145,8 @@ def test_scripted_push_scores_and_the_object_disappears():
   _, y = pocket_centre(env)
   half = 25  # the square's half side
   start = env.goal_x - half - 10
-  obs = env._place((start - half - shapeherd.AGENT_RADIUS - 2, y), [('square', 'red', (start, y)),
-                                                                    ('pentagon', 'blue', (200, 200))], t=500)
+  obs = env._place((start - half - shapeherd.AGENT_RADIUS - 2, y),
+                   [('square', 'red', (start, y)), ('pentagon', 'blue', (200, 200))], t=500)
   assert count(obs, RED) > 100 and ('object', 'square', 'red') in env._drawn
   for step in range(1, 41):
     obs, reward, terminated, truncated, info = env.step(RIGHT)
@@ -154,7 +157,8 @@ def test_scripted_push_scores_and_the_object_disappears():
   assert step <= 32, 'the push took too long'
   assert reward == shapeherd.reward_for(info['t'] - 1) == 1 + 1.5 - (500 + step - 1) / 1000
   assert info['scored'] == 1 and [o['shape'] for o in env.state()['objects']] == ['pentagon']
-  assert count(obs, RED) == 0 and ('object', 'square', 'red') not in env._drawn  # gone from the drawing
+  # gone from the drawing
+  assert count(obs, RED) == 0 and ('object', 'square', 'red') not in env._drawn
   assert env.state()['agent']['position'][0] + shapeherd.AGENT_RADIUS <= env.goal_x + 1e-9
   for _ in range(30):  # the agent keeps pushing into the pocket: it never enters
     env.step(RIGHT)
@@ -246,11 +250,14 @@ def test_long_random_episode_keeps_bodies_in_bounds_and_energy_bounded():
       assert shapeherd.WALL <= x <= env.width - shapeherd.WALL
       assert shapeherd.WALL <= y <= env.height - shapeherd.WALL
     for b in env._bouncers:
-      assert b.shape.cache_bb().right <= env.goal_x + 1e-9  # agent and distractors stay out of the pocket
-    energies.append(sum(0.5 * b.body.mass * b.body.velocity.get_length_sqrd() for b in env._dynamic))
+      # agent and distractors stay out of the pocket
+      assert b.shape.cache_bb().right <= env.goal_x + 1e-9
+    energies.append(sum(0.5 * b.body.mass * b.body.velocity.get_length_sqrd()
+                        for b in env._dynamic))
     if terminated or truncated:
       break
-  bound = 0.5 * top ** 2 * (shapeherd.AGENT_MASS + 5 * shapeherd.OBJECT_MASS + 2 * shapeherd.DISTRACTOR_MASS)
+  bound = 0.5 * top ** 2 * (shapeherd.AGENT_MASS + 5 * shapeherd.OBJECT_MASS
+                            + 2 * shapeherd.DISTRACTOR_MASS)
   assert max(energies) <= bound and np.mean(energies[-1000:]) <= 2 * np.mean(energies[:1000]) + 1e-9
   assert np.quantile(object_speeds, 0.99) < shapeherd.SOFT_SPEED  # objects settle under ~800
 
@@ -266,7 +273,8 @@ def terminal_speed():
 def test_agent_has_the_mass_the_public_code_simulates():
   env = ShapeHerd()
   env.reset(seed=0)
-  assert env._agent.body.mass == pytest.approx(math.pi * 15 ** 2 * 0.1) == pytest.approx(70.686, abs=1e-3)
+  assert (env._agent.body.mass == pytest.approx(math.pi * 15 ** 2 * 0.1)
+          == pytest.approx(70.686, abs=1e-3))
   assert env._agent.body.mass == pytest.approx(3.53 * shapeherd.OBJECT_MASS, rel=1e-2)
   assert terminal_speed() == pytest.approx(1593, rel=1e-2)   # the spec's "~1600 at most"
 
@@ -284,7 +292,8 @@ def test_full_force_speed_profile_and_no_cap_on_the_agent():
   # Above the objects' 800 the agent is not slowed: it keeps its speed less pymunk's damping only.
   env._place((200, 350), [('square', 'red', (160, 160))], agent_velocity=(1200.0, 0.0))
   env.step(np.array([0.0, -1.0], np.float32))      # magnitude 0: no force
-  assert env.state()['agent']['velocity'][0] == pytest.approx(1200 * shapeherd.DAMPING ** shapeherd.DT)
+  assert env.state()['agent']['velocity'][0] == pytest.approx(
+      1200 * shapeherd.DAMPING ** shapeherd.DT)
 
 
 def test_head_on_push_moves_the_object_and_the_agent_keeps_going():
@@ -322,7 +331,8 @@ def test_non_finite_actions_raise_and_out_of_range_ones_are_clipped():
     env.step(np.zeros(3))
   clipped, exact = ShapeHerd(), ShapeHerd()
   clipped.reset(seed=4), exact.reset(seed=4)
-  for big, unit in (([5.0, 7.0], [1.0, 1.0]), ([-3.0, 0.5], [-1.0, 0.5]), ([0.3, -9.0], [0.3, -1.0])):
+  for big, unit in (([5.0, 7.0], [1.0, 1.0]), ([-3.0, 0.5], [-1.0, 0.5]),
+                    ([0.3, -9.0], [0.3, -1.0])):
     for _ in range(10):
       a = clipped.step(np.array(big, np.float32))[0]
       b = exact.step(np.array(unit, np.float32))[0]
@@ -337,11 +347,13 @@ def test_non_finite_actions_raise_and_out_of_range_ones_are_clipped():
 def test_action_maps_to_angle_and_magnitude():
   env = ShapeHerd()
   env.reset(seed=0)
-  for action, direction in (([-1, 1], (1, 0)), ([-0.5, 1], (0, 1)), ([0, 1], (-1, 0)), ([0.5, 1], (0, -1))):
+  for action, direction in (([-1, 1], (1, 0)), ([-0.5, 1], (0, 1)), ([0, 1], (-1, 0)),
+                            ([0.5, 1], (0, -1))):
     env._place((350, 350), [('square', 'red', (160, 160))])
     env.step(np.array(action, np.float32))
     vx, vy = env.state()['agent']['velocity']
-    speed = shapeherd.MAX_FORCE / shapeherd.AGENT_MASS * shapeherd.DT  # from rest, one step of full force
+    # from rest, one step of full force
+    speed = shapeherd.MAX_FORCE / shapeherd.AGENT_MASS * shapeherd.DT
     assert (vx, vy) == pytest.approx((direction[0] * speed, direction[1] * speed), abs=1e-6)
   env._place((350, 350), [('square', 'red', (160, 160))])
   env.step(np.array([0.3, -1.0], np.float32))  # magnitude 0: no force whatever the angle
@@ -371,7 +383,8 @@ def test_distractors_move_bounce_off_the_pocket_and_never_score():
   assert len(env.state()['distractors']) == 2
   x, y = pocket_centre(env)
   env._place((300, 350), [('square', 'red', (200, 200))],
-             distractors=[(env.goal_x - 5, y), (env.goal_x - 12, y + 60)])  # the first sticks into the pocket
+             # the first sticks into the pocket
+             distractors=[(env.goal_x - 5, y), (env.goal_x - 12, y + 60)])
   total = 0.0
   for _ in range(600):
     _, reward, terminated, _, _ = env.step(IDLE)
@@ -383,7 +396,8 @@ def test_distractors_move_bounce_off_the_pocket_and_never_score():
       env.state()['distractors'], [(env.goal_x - 5, y), (env.goal_x - 12, y + 60)])]
   assert min(moved) > 20
   obs = env._place((300, 350), [('square', 'red', (200, 200))], distractors=[(350, 350)])
-  assert count(obs, shapeherd.DISTRACTOR_COLOR, 10) > 15 and ('distractor', 'kite', '') in env._drawn
+  assert (count(obs, shapeherd.DISTRACTOR_COLOR, 10) > 15
+          and ('distractor', 'kite', '') in env._drawn)
 
 
 def test_variable_goal_moves_the_pocket_and_its_walls():
@@ -423,7 +437,8 @@ def test_global_camera_sees_the_whole_arena():
   agent = ShapeHerd()
   agent.reset(seed=0)
   agent._place((shapeherd.WALL + 20, shapeherd.WALL + 20), [('square', 'red', (200, 200))])
-  assert count(agent._observe(), shapeherd.GOAL_COLOR, 10) == 0  # the pocket is out of the agent's view
+  # the pocket is out of the agent's view
+  assert count(agent._observe(), shapeherd.GOAL_COLOR, 10) == 0
 
 
 # Task names, envs.make, gymnasium.
@@ -435,7 +450,8 @@ def test_global_camera_sees_the_whole_arena():
     ('shapeherd_size1.4', {'arena_scale': 1.4}),
     ('shapeherd_objects3', {'num_objects': 3}),
     ('shapeherd_vargoal', {'variable_goal_position': True}),
-    ('shapeherd_sparse_distract2_size1.4', {'sparse': True, 'num_distractors': 2, 'arena_scale': 1.4}),
+    ('shapeherd_sparse_distract2_size1.4',
+     {'sparse': True, 'num_distractors': 2, 'arena_scale': 1.4}),
     ('shapeherd_sparse_distract4_size1.6_objects3_varobjects_vargoal_global', {
         'sparse': True, 'num_distractors': 4, 'arena_scale': 1.6, 'num_objects': 3,
         'variable_num_objects': True, 'variable_goal_position': True, 'camera': 'global'}),
@@ -453,10 +469,12 @@ def test_task_names(task, kwargs):
     ('shapeherd_size1.40', "unknown task 'shapeherd_size1.40': bad part 'size1.40'"),
     ('shapeherd_objects5', "unknown task 'shapeherd_objects5': bad part 'objects5'"),
     ('shapeherd_', "unknown task 'shapeherd_': bad part ''"),
-    ('shapeherd_size1.4_sparse', "unknown task 'shapeherd_size1.4_sparse': part 'sparse' is out of order"),
+    ('shapeherd_size1.4_sparse',
+     "unknown task 'shapeherd_size1.4_sparse': part 'sparse' is out of order"),
     ('shapeherd_sparse_sparse',
      "unknown task 'shapeherd_sparse_sparse': part 'sparse' is out of order or repeated"),
-    ('shapeherds', "unknown task 'shapeherds'; valid tasks: dmc_<domain>_<task>, shapeherd[_sparse]"),
+    ('shapeherds',
+     "unknown task 'shapeherds'; valid tasks: dmc_<domain>_<task>, shapeherd[_sparse]"),
 ])
 def test_bad_task_names_fail_fast_in_one_line(task, message):
   text = assert_bad_task(task, shapeherd_config(), message)
@@ -511,17 +529,19 @@ def test_gymnasium_make_after_import_envs():
 def test_gif_command_line(tmp_path):
   out = tmp_path / 'episode.gif'
   result = subprocess.run(
-      [sys.executable, '-m', 'envs.shapeherd_demo', '--out', str(out), '--policy', 'scripted', '--steps', '12',
-       '--seed', '1', '--task', 'shapeherd_distract2'], cwd=ROOT, capture_output=True, text=True, timeout=60)
+      [sys.executable, '-m', 'envs.shapeherd_demo', '--out', str(out), '--policy', 'scripted',
+       '--steps', '12', '--seed', '1', '--task', 'shapeherd_distract2'],
+      cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'RuntimeWarning' not in result.stderr and 'frames: 7' in result.stdout
   with Image.open(out) as gif:
     assert gif.format == 'GIF' and gif.n_frames == 7 and gif.size == (400 + 8 + 350, 350)
-  bad = subprocess.run([sys.executable, '-m', 'envs.shapeherd_demo', '--task', 'shapeherd_nope'], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
+  bad = subprocess.run([sys.executable, '-m', 'envs.shapeherd_demo', '--task', 'shapeherd_nope'],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
   assert bad.returncode == 2 and "bad part 'nope'" in bad.stderr
 
 
 def test_scripted_policy_pushes_objects_in(tmp_path):
-  summary = shapeherd_demo.write_gif(tmp_path / 'scripted.gif', 'shapeherd', 'scripted', 1500, seed=0, every=100)
+  summary = shapeherd_demo.write_gif(tmp_path / 'scripted.gif', 'shapeherd', 'scripted', 1500,
+                                     seed=0, every=100)
   assert summary['scored'] >= 3 and summary['return'] > 3 * 2

@@ -93,7 +93,8 @@ def test_a_second_train_py_on_a_logdir_is_refused_at_once(tmp_path):
       assert time.monotonic() < deadline and first.poll() is None
       time.sleep(0.2)
     config_before = (tmp_path / 'config.yaml').read_bytes()
-    second = subprocess.run(args[:-1] + ['200'], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    second = subprocess.run(args[:-1] + ['200'], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
     assert second.returncode == 2
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and f'in use by another process (pid {first.pid})' in lines[0]

@@ -17,8 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Short episodes (40 agent steps) so a run sees many episodes, updates, evaluations and logs.
 QUICK = ['--task', 'dmc_cartpole_balance', '--time_limit', '80', '--prefill', '160',
          '--eval_every', '400', '--log_every', '200', '--checkpoint_every', '400']
-REQUIRED = {'train_return', 'train_length', 'eval_return', 'eval_length', 'model_loss', 'image_loss',
-            'reward_loss', 'kl_loss', 'kl', 'actor_loss', 'critic_loss', 'actor_ent', 'fps'}
+REQUIRED = {'train_return', 'train_length', 'eval_return', 'eval_length', 'model_loss',
+            'image_loss', 'reward_loss', 'kl_loss', 'kl', 'actor_loss', 'critic_loss', 'actor_ent',
+            'fps'}
 GATED = {'sparsity_loss', 'gate_prob', 'gate_open_rate'}
 
 
@@ -92,9 +93,9 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
 
 
 def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
-  # The killed run evaluated at 2500 (the end of prefill) and 5000 (the multiples of 5000) and logged
-  # up to 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation is at
-  # 10000, as if it had not been killed.
+  # The killed run evaluated at 2500 (the end of prefill) and 5000 (the multiples of 5000) and
+  # logged up to 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation
+  # is at 10000, as if it had not been killed.
   metrics = tmp_path / 'metrics.jsonl'
   assert loop._logged_steps(metrics) == (0, None)
   metrics.write_text('{"step": 2500, "eval_return": 3.0}\n{"step": 4000, "train_return": 1.0}\n'
@@ -106,7 +107,8 @@ def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
   assert [step for step in range(9000, 26000, 10) if every(step)] == [10000, 15000, 20000, 25000]
   fresh = loop.Every(5000, aligned=True)   # a new run: the first call fires, then the multiples
   assert [step for step in range(2500, 13000, 10) if fresh(step)] == [2500, 5000, 10000]
-  coarse = loop.Every(5000, aligned=True)  # steps that skip past a multiple fire once, just after it
+  # steps that skip past a multiple fire once, just after it
+  coarse = loop.Every(5000, aligned=True)
   assert [step for step in range(2497, 16000, 7) if coarse(step)] == [2497, 5003, 10001, 15006]
   unaligned = loop.Every(5000)             # other schedules count from the first call
   assert [step for step in range(2500, 13000, 10) if unaligned(step)] == [2500, 7500, 12500]
@@ -122,9 +124,9 @@ def test_unknown_task_is_a_clear_error(tmp_path):
 
 def test_shapeherd_debug_run(tmp_path):
   # ShapeHerd through the same factory and loop; 200-step episodes (50 agent steps at repeat 4).
-  result = train(tmp_path, '--configs', 'shapeherd', 'vsg', 'debug', '--task', 'shapeherd_distract1',
-                 '--time_limit', '200', '--prefill', '400', '--eval_every', '800', '--log_every',
-                 '400', '--steps', '1200')
+  result = train(tmp_path, '--configs', 'shapeherd', 'vsg', 'debug', '--task',
+                 'shapeherd_distract1', '--time_limit', '200', '--prefill', '400', '--eval_every',
+                 '800', '--log_every', '400', '--steps', '1200')
   assert result.returncode == 0, result.stderr[-3000:]
   logged = rows(tmp_path)
   assert {'train_return', 'eval_return', 'model_loss', 'discount_loss', 'gate_open_rate',

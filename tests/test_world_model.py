@@ -1,4 +1,5 @@
-"""World model: networks' shapes, the joint loss of Eq. 3, and that a training step trains everything."""
+"""World model: networks' shapes, the joint loss of Eq. 3, and that a training step trains
+everything."""
 
 import logging
 
@@ -52,7 +53,8 @@ def test_preprocess_maps_pixels_and_discounts():
   data['is_terminal'][0, 3] = True
   out = model.preprocess(data)
   np.testing.assert_allclose(out['image'].numpy()[0, 0, 0, 0], [-0.5, 0.5, -0.5])
-  assert out['discount'].numpy()[0, 3] == 0.0 and out['discount'].numpy()[0, 2] == pytest.approx(0.99)
+  assert (out['discount'].numpy()[0, 3] == 0.0
+          and out['discount'].numpy()[0, 2] == pytest.approx(0.99))
 
 
 @pytest.mark.parametrize('method', METHODS)
@@ -154,7 +156,8 @@ def test_decoder_first_layer_equals_a_transposed_convolution(precision):
   big(tf.zeros([1, 1, 1, 256]))
   limit = np.sqrt(6 / (25 * 64 + 25 * 256))
   values = big.kernel.numpy()
-  assert values.max() <= limit and values.min() >= -limit and values.std() > 0.5 * limit / np.sqrt(3)
+  assert (values.max() <= limit and values.min() >= -limit
+          and values.std() > 0.5 * limit / np.sqrt(3))
 
 
 @pytest.mark.parametrize('precision', [32, 16])
@@ -204,7 +207,8 @@ def test_vector_observations_are_encoded_and_predicted():
   embed = model.encode(model.preprocess(data))
   assert embed.shape[-1] == image_only.shape[-1] + make_config('dmc', 'vsg').mlp.units
   parts = {'vector_encoder': model.vector_encoder, **model.vector_heads}
-  before = {name: [v.numpy().copy() for v in part.trainable_variables] for name, part in parts.items()}
+  before = {name: [v.numpy().copy() for v in part.trainable_variables]
+            for name, part in parts.items()}
   _, metrics = traced_train(model, 2)(data)
   for name, part in parts.items():
     for var, old in zip(part.trainable_variables, before[name]):
@@ -226,5 +230,6 @@ def test_mlp_keys_select_vector_observations_and_refuse_other_shapes():
   assert vector_keys(space, '$^') == {}
   assert vector_keys(space, 'position|velocity') == {'position': (2,), 'velocity': (2,)}
   assert vector_keys(space, 'pos') == {'position': (2,)}            # re.match, as upstream
-  with pytest.raises(ValueError, match=r"--mlp_keys '.\*' selects the observation 'map' of shape \(4, 4\)"):
+  with pytest.raises(ValueError,
+                     match=r"--mlp_keys '.\*' selects the observation 'map' of shape \(4, 4\)"):
     vector_keys(space, '.*')
