@@ -17,9 +17,13 @@ Four stages, each skipped when its output exists, so the same command resumes a 
    ridge probe per object from the model's features (what the heads and actor see) to the object's
    position, fitted on the first half of the held-out episodes; on the second half, the probe's
    error per bin of agent steps since the object was last in view (analysis/probe.py BINS), beside
-   the errors of its last seen position and of its mean position. Then open loop: from states
-   every 10 steps, the prior imagines 5, 15 and 50 steps with the recorded actions, and the same
-   probe reads the imagined states (bins then count from the model's last observation).
+   the errors of its last seen position and of its mean position; and the same for each object's
+   position relative to the agent (mode `relative`), which a model that sees the object but does
+   not know where it is itself still encodes; and whether the model draws the objects at all
+   (`PixelErrors`: reconstruction error on object pixels against a picture without them). Then
+   open loop: from states every 10 steps, the prior imagines 5, 15 and 50 steps with the recorded
+   actions, and the same probe reads the imagined states (bins then count from the model's last
+   observation).
    ROOT/models/METHOD/SEED/probe.json.
 4. report: ROOT/memory.json (the records of every model) and ROOT/memory.png (error against steps
    out of view per method: mean over seeds and the seeds' range).
@@ -172,19 +176,22 @@ def probe_model(wm, episodes):
     data = wm.preprocess({'image': image, 'action': action, 'reward': tf.zeros(tf.shape(is_first)),
                           'is_first': is_first, 'is_terminal': tf.zeros_like(is_first)})
     post, _ = dyn.observe(wm.encoder(data['image']), data['action'], data['is_first'])
-    return post, dyn.get_feat(post)
+    feat = dyn.get_feat(post)
+    recon = tf.cast(wm.heads['decoder'](feat).mode(), tf.float32)
+    return post, feat, tf.reduce_sum((recon - tf.cast(data['image'], tf.float32)) ** 2, -1)
 
   def imagine(start, action):
     return dyn.get_feat(dyn.imagine(tf.cast(action, wm.dtype), start))
 
   observe = tfutils.TracedFunction(observe, name='memory.observe')
   imagine = tfutils.TracedFunction(imagine, name='memory.imagine')
-  feats, posts = [], []
+  feats, posts, pixels = [], [], PixelErrors()
   for i in range(0, len(padded), EVAL_CHUNK):
     chunk = padded[i:i + EVAL_CHUNK]
     chunk += [chunk[-1]] * (EVAL_CHUNK - len(chunk))          # one traced shape
-    post, feat = observe(*(tf.constant(np.stack([ep[k] for ep in chunk]))
-                           for k in ('image', 'action', 'is_first')))
+    post, feat, error = observe(*(tf.constant(np.stack([ep[k] for ep in chunk]))
+                                  for k in ('image', 'action', 'is_first')))
+    pixels.add(np.asarray(error), episodes[i:i + EVAL_CHUNK])
     feats += list(np.asarray(feat, np.float32))
     posts += [{k: v[j] for k, v in post.items()} for j in range(len(chunk))]
   feats, posts = feats[:len(episodes)], posts[:len(episodes)]
@@ -229,6 +236,18 @@ def probe_model(wm, episodes):
   # The agent's own position: objects are probed in arena units, so the model must also know where
   # in the arena its view is (walls are the only cue; elsewhere it integrates its motion).
   agent = [ep['log_agent'] for ep in episodes]
+  # The same probe of each object's position relative to the agent (object - agent): what the
+  # view shows of a visible object, so bin 0 asks whether the model encodes the objects at all,
+  # apart from where it thinks it is. References: the last seen position relative to the agent's
+  # true position now (the object stayed put), and the mean offset.
+  relative = [positions[i] - agent[i][:, None] for i in range(len(episodes))]
+  relative_probes = probelib.fit_probes([feats[i][:lengths[i]] for i in fit],
+                                        [relative[i] for i in fit])
+  records.append(dict(mode='relative', horizon=0, **probelib.binned_errors(
+      cat(probelib.predict(relative_probes, feats[i][:lengths[i]]) for i in test),
+      cat(relative[i] for i in test), cat(since[i] for i in test),
+      cat(last[i] - agent[i][:, None] for i in test),
+      np.nanmean(np.concatenate([relative[i] for i in fit]), 0))))
   agent_probe = probelib.fit_ridge(cat(feats[i][:lengths[i]] for i in fit),
                                    cat(agent[i] for i in fit),
                                    cat(np.full(lengths[i], i) for i in fit))
@@ -239,8 +258,43 @@ def probe_model(wm, episodes):
                                           axis=-1).mean())
   alphas = [p.alpha for p in probes]
   for record in records:
-    record.update(probe_alphas=alphas, agent_error=agent_error, agent_mean_error=agent_mean_error)
+    record.update(probe_alphas=alphas, agent_error=agent_error, agent_mean_error=agent_mean_error,
+                  **pixels.report())
   return records
+
+
+class PixelErrors:
+  """Does the model draw the objects? The posterior's reconstruction error (squared, summed over
+  channels, pixels in [-0.5, 0.5]) on object pixels (within 30 of an object colour) and on the
+  others, beside the error on object pixels of a picture without objects (the floor colour): a
+  model near that reference does not represent the objects, and no probe can read them from it."""
+
+  def __init__(self):
+    self.sums = {'object_pixel_error': 0.0, 'other_pixel_error': 0.0, 'no_object_pixel_error': 0.0}
+    self.counts = {'object': 0, 'other': 0}
+
+  def add(self, error, episodes):
+    from envs import shapeherd
+    for j, episode in enumerate(episodes):
+      image = episode['image'].astype(np.int16)                       # the unpadded steps
+      mask = np.zeros(image.shape[:-1], bool)
+      for colour in shapeherd.COLORS.values():
+        mask |= np.abs(image - np.array(colour)).max(-1) <= 30
+      err = error[j, :len(image)]
+      floor = np.array(shapeherd.FLOOR_COLOR) / 255.0 - 0.5
+      self.sums['object_pixel_error'] += float(err[mask].sum())
+      self.sums['other_pixel_error'] += float(err[~mask].sum())
+      self.sums['no_object_pixel_error'] += float(
+          ((image[mask] / 255.0 - 0.5 - floor) ** 2).sum())
+      self.counts['object'] += int(mask.sum())
+      self.counts['other'] += int((~mask).sum())
+
+  def report(self):
+    per = lambda key, count: self.sums[key] / max(1, self.counts[count])
+    return {'object_pixel_error': per('object_pixel_error', 'object'),
+            'other_pixel_error': per('other_pixel_error', 'other'),
+            'no_object_pixel_error': per('no_object_pixel_error', 'object'),
+            'object_pixel_fraction': self.counts['object'] / max(1, sum(self.counts.values()))}
 
 
 def pad(episode, length):
@@ -266,7 +320,7 @@ def stage_report(args):
   (args.root / 'memory.json').write_text(json.dumps(records, indent=1))
   from analysis import memory_plot
   memory_plot.plot(records, args.root / 'memory.png')
-  print(memory_plot.table(records), flush=True)
+  print(memory_plot.table(records) + memory_plot.pixel_table(records), flush=True)
   return records
 
 

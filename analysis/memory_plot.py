@@ -31,7 +31,10 @@ def plot(records, path):
   import matplotlib
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt
-  panels = [('posterior', 0, 'observing (posterior)')] + sorted(
+  panels = [('posterior', 0, 'observing (posterior)')]
+  if any(r['mode'] == 'relative' for r in records):
+    panels.append(('relative', 0, 'observing, relative to the agent'))
+  panels += sorted(
       {(r['mode'], r['horizon'], f'open loop, {r["horizon"]} steps imagined')
        for r in records if r['mode'] == 'openloop'}, key=lambda p: p[1])
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False,
@@ -68,7 +71,8 @@ def table(records):
   for mode, horizon in modes:
     per_method = summary(records, mode, horizon)
     bins = next(iter(per_method.values()))[0]
-    name = 'posterior' if mode == 'posterior' else f'open loop {horizon}'
+    name = {'posterior': 'posterior', 'relative': 'posterior, relative to the agent'}.get(
+        mode, f'open loop {horizon}')
     lines += ['', f'{name}: error per bin, mean [min, max] over seeds', '',
               '| method | ' + ' | '.join(bins) + ' |', '|---' * (len(bins) + 1) + '|']
     for method, (_, mean, low, high, seeds) in per_method.items():
@@ -81,6 +85,22 @@ def table(records):
       lines.append(f'| {label} | ' + ' | '.join(f'{m:.0f}' if np.isfinite(m) else '-'
                                                   for m in mean) + ' |')
   return '\n'.join(lines)
+
+
+def pixel_table(records):
+  """A Markdown table: per method, the posterior's reconstruction error per object pixel and per
+  other pixel, mean [min, max] over seeds, beside a picture without objects."""
+  rows = [r for r in records if r['mode'] == 'posterior' and 'object_pixel_error' in r]
+  lines = ['', 'reconstruction error per pixel (squared, summed over RGB in [-0.5, 0.5]), mean '
+           '[min, max] over seeds', '', '| method | object pixels | other pixels | '
+           'object pixels, a picture without objects |', '|---|---|---|---|']
+  for method in dict.fromkeys(r['method'] for r in rows):
+    cells = []
+    for key in ('object_pixel_error', 'other_pixel_error', 'no_object_pixel_error'):
+      values = [r[key] for r in rows if r['method'] == method]
+      cells.append(f'{np.mean(values):.3f} [{min(values):.3f}, {max(values):.3f}]')
+    lines.append(f'| {method} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) if rows else ''
 
 
 def main(argv=None):

@@ -25,6 +25,21 @@ def test_steps_since_seen_and_last_seen_positions():
   assert last[4, 1].tolist() == positions[3, 1].tolist()                 # seen at t = 3
 
 
+def test_pixel_errors_split_object_pixels_from_the_rest():
+  from analysis.memory import PixelErrors
+  image = np.zeros((3, 4, 4, 3), np.uint8)                 # T=3 frames of black floor
+  image[:, 0, 0] = shapeherd.COLORS['red']                 # one object pixel per frame
+  error = np.full((1, 5, 4, 4), 0.1, np.float32)           # padded to 5 steps: 2 never read
+  error[0, :3, 0, 0] = 0.9
+  pixels = PixelErrors()
+  pixels.add(error, [{'image': image}])
+  report = pixels.report()
+  assert report['object_pixel_error'] == pytest.approx(0.9)
+  assert report['other_pixel_error'] == pytest.approx(0.1)
+  assert report['no_object_pixel_error'] == pytest.approx(1.0)   # red against black: (1, 0, 0)
+  assert report['object_pixel_fraction'] == pytest.approx(1 / 16)
+
+
 def synthetic(rng, episodes=8, steps=200, encoded=True):
   """Episodes of 2 objects on random walks; the state encodes their positions linearly (plus
   noise and distractor units) or holds noise only."""
@@ -106,7 +121,8 @@ def test_memory_run_at_debug_sizes_writes_records_and_resumes(tmp_path):
   records = json.loads((tmp_path / 'results' / 'memory.json').read_text())
   assert {(r['method'], r['mode'], r['horizon']) for r in records} == {
       (m, mode, h) for m in ('dreamerv2', 'svsg')
-      for mode, h in (('posterior', 0), ('openloop', 5), ('openloop', 15), ('openloop', 50))}
+      for mode, h in (('posterior', 0), ('relative', 0), ('openloop', 5), ('openloop', 15),
+                      ('openloop', 50))}
   for record in records:
     assert {'method', 'seed', 'bins', 'error', 'last_seen_error', 'mean_error'} <= set(record)
     assert len(record['error']) == len(probe.BINS) and record['agent_mean_error'] > 0
