@@ -24,16 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
-
-
-def timed(fn, repeats=5):
-  """Median seconds of `repeats` calls of fn."""
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+from watch import median_time  # noqa: E402  (bench/ is on sys.path: a script run by path)
 
 
 def step_median(configs, steps, deterministic):
@@ -64,12 +55,12 @@ def main():
     tmp = pathlib.Path(tmp)
     path = tmp / 'config.yaml'
     path.write_text('steps: 1\n')
-    result['start_line_s'] = timed(lambda: train.record_start(path, info))
+    result['start_line_s'] = median_time(lambda: train.record_start(path, info), 5)
     start = time.perf_counter()
     log = loggerlib.Logger(tmp / 'wandb_run', wandb_project='bench-offline', outputs=('jsonl',))
     result['wandb_failed_start_s'] = time.perf_counter() - start
     log.scalar('x', 1.0)
-    result['metrics_row_s'] = timed(lambda: (log.scalar('x', 1.0), log.write()), repeats=50)
+    result['metrics_row_s'] = median_time(lambda: (log.scalar('x', 1.0), log.write()), repeats=50)
     log.close()
     # checkpoint_keep > 1: what a save adds beyond checkpoint.npz itself (a rename, a listing).
     (tmp / 'checkpoint.npz').write_bytes(b'0' * 2**20)
@@ -78,7 +69,7 @@ def main():
       (tmp / 'checkpoint.npz').replace(tmp / 'checkpoint-1.npz')
       sorted(tmp.glob('checkpoint-*.npz'))
       (tmp / 'checkpoint-1.npz').replace(tmp / 'checkpoint.npz')
-    result['keep_rename_s'] = timed(keep_one, repeats=50)
+    result['keep_rename_s'] = median_time(keep_one, repeats=50)
   for key, text in (('describe_s', 'device line (device.describe)'),
                     ('start_line_s', 'config.yaml start line (git commit, versions, device)'),
                     ('wandb_failed_start_s', 'a failing wandb output (one warning)'),
