@@ -11,7 +11,7 @@ is reported with its error and skipped, never the whole check):
           advise), TF/CUDA/cuDNN versions, and that a matmul ran on it; or `CPU only` and why
   render  one DMC frame in a process without TensorFlow (as the env workers), EGL then OSMesa
   speed   first call and median full training step at each precision the device runs, jit off and
-          on, peak memory and retracing (bench/train_step.py); then a short real train.py run
+          on, peak memory and retracing (python -m bench.train_step); then a short real train.py run
           (prefill, pretrain, updates, an evaluation) for env steps/s, updates/s and s per eval
   budget  from those: hours per run, runs per device, the grids' device-hours and the sweep.py
           command that packs them, replay RAM and disk against this machine's
@@ -167,14 +167,14 @@ def precisions(device):
 
 
 def time_cell(configs, precision, jit, steps, timeout, env):
-  cmd = [sys.executable, str(ROOT / 'bench' / 'train_step.py'), '--configs', *configs,
+  cmd = [sys.executable, '-m', 'bench.train_step', '--configs', *configs,
          '--precision', precision, '--jit', str(jit), '--steps', str(steps), '--warmup', '1',
          '--policy_steps', '20', '--no_peak']
   try:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
   except subprocess.TimeoutExpired:
     return {'error': f"out of time: the speed part had {timeout:.0f} s left (an XLA compile of a "
-                     f"big model can take longer; time it alone with bench/train_step.py)"}
+                     f"big model can take longer; time it alone with python -m bench.train_step)"}
   lines = done.stdout.strip().splitlines()
   if done.returncode or not lines:
     tail = [line for line in done.stderr.strip().splitlines() if line.strip()] or ['no output']

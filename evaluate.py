@@ -31,7 +31,8 @@ import sys
 
 import numpy as np
 
-from common import config as configlib
+from common import rundir
+from common.replay import WINDOW_KEYS, stack_windows
 
 VIDEO_TYPES = ('.mp4', '.gif')
 
@@ -39,21 +40,6 @@ VIDEO_TYPES = ('.mp4', '.gif')
 def fail(message):
   print(f'error: {message}', file=sys.stderr)
   raise SystemExit(2)
-
-
-def load_config(logdir, seed):
-  """The run's config, read over today's defaults so renamed or unknown keys are named."""
-  path = logdir / 'config.yaml'
-  if not logdir.is_dir():
-    fail(f'{logdir} is not a directory; give the logdir of a train.py run')
-  if not path.exists():
-    fail(f'{path} does not exist; is {logdir} the logdir of a train.py run?')
-  try:
-    saved = configlib.Config.load(path)
-    config = configlib.Config(configlib.load_configs()['defaults']).update(saved.to_dict())
-  except Exception as e:  # not YAML, not a mapping, a key this version does not know
-    fail(f'{path} is not a usable config: {str(e).splitlines()[0] if str(e) else type(e).__name__}')
-  return config if seed is None else config.update(seed=seed)
 
 
 def parse_args(argv):
@@ -94,27 +80,18 @@ def side_by_side(view, scene):
 
 
 OPENL_CONTEXT = 5
-KEYS = ('image', 'action', 'reward', 'is_first', 'is_terminal')
 
 
 def openl_windows(episodes, length, extra=()):
   """Consecutive non-overlapping windows of `length` steps from every episode, each starting like a
   replayed sequence (is_first on its first step), as one batch; `extra` keys (the model's
-  mlp_keys) beside KEYS."""
-  windows = [{k: episode[k][start:start + length] for k in KEYS + tuple(extra)}
+  mlp_keys) beside WINDOW_KEYS."""
+  windows = [{k: episode[k][start:start + length] for k in WINDOW_KEYS + tuple(extra)}
              for episode in episodes
              for start in range(0, len(episode['reward']) - length + 1, length)]
   if not windows:
     fail(f'--openloop needs an episode of at least {length} agent steps')
   return stack_windows(windows)
-
-
-def stack_windows(windows):
-  """Equal-length windows cut from episodes as one batch, each starting like a replayed sequence
-  (is_first on its first step)."""
-  batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}
-  batch['is_first'][:, 0] = True
-  return batch
 
 
 def openl_summary(agent, episodes, horizon):
@@ -131,20 +108,6 @@ def openl_summary(agent, episodes, horizon):
           'reward_sum_corr': float(np.corrcoef(true.sum(1), pred.sum(1))[0, 1])}
 
 
-def stored_episodes(logdir, count, image_shape, action_dim, flag='--openloop_from'):
-  """The newest `count` training episodes in LOGDIR/train_episodes, checked against the model."""
-  from common.replay import newest_episodes
-  directory = logdir / 'train_episodes'
-  episodes = newest_episodes(directory, count) if directory.is_dir() else []
-  if not episodes:
-    fail(f'{flag}: no readable episodes in {directory}')
-  shapes = {(e['image'].shape[1:], e['action'].shape[1]) for e in episodes}
-  if shapes != {(tuple(image_shape), action_dim)}:
-    fail(f'{flag}: episodes in {directory} have (image shape, action size) {sorted(shapes)}, '
-         f'the model wants {(tuple(image_shape), action_dim)}')
-  return episodes
-
-
 def write_video(path, frames, fps):
   path.parent.mkdir(parents=True, exist_ok=True)
   if path.suffix.lower() == '.gif':
@@ -155,28 +118,17 @@ def write_video(path, frames, fps):
     imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
 
 
-def checkpoint_path(logdir):
-  """LOGDIR/checkpoint.npz, or a one-line error when the run has saved none."""
-  path = logdir / 'checkpoint.npz'
-  if not path.exists():
-    fail(f'{path} does not exist: the run has saved no checkpoint yet (train.py saves one every '
-         f'checkpoint_every env steps and when it stops)')
-  return path
-
-
-def restore(agent, path, config):
-  """Loads the checkpoint into the built agent; returns the env step it was saved at."""
-  from common import checkpoint
-  try:
-    return checkpoint.load(path, agent.checkpoint_variables).get('step')
-  except checkpoint.CheckpointError as e:
-    fail(f'{e}; its config.yaml says {config.method} on {config.task}')
-
-
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  config = load_config(args.logdir, args.seed)
-  path = checkpoint_path(args.logdir)
+  try:
+    run(args)
+  except rundir.RunDirError as e:
+    fail(e)
+
+
+def run(args):
+  config = rundir.load_config(args.logdir, args.seed)
+  path = rundir.checkpoint_path(args.logdir)
   import envs
   try:
     envs.constructor(config.task, config, mode='eval')
@@ -192,13 +144,13 @@ def main(argv=None):
     space = batch.act_space['action']
     agent = Agent(config, batch.obs_space, batch.act_space, envs.is_discrete(space))
     agent.build()
-    step = restore(agent, path, config)
+    step = rundir.restore(agent.checkpoint_variables, path, config)
     if args.gates and not agent.wm.dynamics.gated:
       fail(f'--gates: {config.method} has no sparse gates (only VSG and SVSG do)')
     env, frames, episodes = batch[0], [], []
     if args.openloop_from:
-      stored = stored_episodes(args.openloop_from, args.episodes, batch.obs_space['image'].shape,
-                               agent.action_dim)
+      stored = rundir.stored_episodes(args.openloop_from, args.episodes,
+                                      batch.obs_space['image'].shape, agent.action_dim)
       print(json.dumps({'task': config.task, 'method': config.method, 'step': step,
                         'openloop_from': str(args.openloop_from), 'episodes': len(stored),
                         'openloop': openl_summary(agent, stored, config.imag_horizon)}))
@@ -221,7 +173,7 @@ def main(argv=None):
       write_video(args.video, frames, fps)
       print(f'{args.video}: {len(frames)} frames at {fps:.1f} frames/s', flush=True)
     if args.gates:
-      data = {k: episodes[0][k][None] for k in KEYS + agent.wm.mlp_keys}
+      data = {k: episodes[0][k][None] for k in WINDOW_KEYS + agent.wm.mlp_keys}
       report = agent.gate_report(data)
       from PIL import Image
       args.gates.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import config as configlib  # noqa: E402
 from common import files  # noqa: E402
+from common import rundir  # noqa: E402
+from common.rundir import last_step  # noqa: E402
 
 PAPER_DMC_TASKS = ('cartpole_swingup', 'finger_turn_hard', 'hopper_stand', 'pendulum_swingup',
                    'quadruped_run', 'quadruped_walk', 'reacher_easy', 'walker_walk')
@@ -109,21 +111,6 @@ def last_line(path):
   return (errors or lines or ['no output'])[-1][:300]
 
 
-def last_step(logdir):
-  """The env step of the last row of metrics.jsonl (0 if none yet)."""
-  import json
-  if not (logdir / 'metrics.jsonl').is_file():
-    return 0
-  try:
-    with (logdir / 'metrics.jsonl').open('rb') as f:
-      f.seek(0, 2)
-      f.seek(max(0, f.tell() - 4096))
-      lines = [l for l in f.read().splitlines() if l.strip()]
-    return int(json.loads(lines[-1])['step']) if lines else 0
-  except (OSError, ValueError, KeyError):
-    return 0
-
-
 def train(argv, logdir, niceness=0):
   """Runs train.py to the end in a child process that dies with this one; raises RunFailed."""
   import ctypes
@@ -154,10 +141,9 @@ def main(argv=None):
   except (configlib.ConfigError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  import train as trainlib
   todo, results = [], {}
   for run, steps in runs:
-    done = trainlib.finished_at(run.logdir)
+    done = rundir.finished_at(run.logdir)
     if done is not None and done >= steps:
       results[run] = ('skipped', f'finished at env step {done}')
     else:

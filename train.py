@@ -19,13 +19,8 @@ import sys
 
 from common import config as configlib
 from common import files
-
-DONE = 'done.json'  # {"step": env steps reached, "steps": the budget, "timing": the last process's
-                    # speeds (Loop.timing, read by doctor.py)}: written when a run finishes
-# Settings a resumed run may change: they do not touch the model, its data or its step count.
-HARMLESS = ('steps', 'eval_every', 'eval_eps', 'log_every', 'checkpoint_every', 'progress_every',
-            'verbose', 'logdir', 'envs', 'jit', 'gpu_memory_growth', 'env_timeout',
-            'replay.capacity', 'require_gpu', 'checkpoint_keep', 'wandb_project', 'deterministic')
+from common import rundir
+from common.rundir import CONFIG, DONE, HARMLESS, finished_at
 
 
 def fail(message, code=2):
@@ -62,11 +57,11 @@ def main(argv=None):
     return
   if changes:
     print(f'resuming with changed settings: {changes}', flush=True)
-  fresh = not (logdir / 'config.yaml').exists()
-  starts = [] if fresh else start_lines(logdir / 'config.yaml')
+  fresh = not (logdir / CONFIG).exists()
+  starts = [] if fresh else start_lines(logdir / CONFIG)
   try:
     (logdir / DONE).unlink(missing_ok=True)
-    config.save(logdir / 'config.yaml')
+    config.save(logdir / CONFIG)
   except OSError as e:
     fail(f'cannot write to {logdir} ({e.strerror or e}); choose another --logdir')
   stop_on_signals()
@@ -75,7 +70,7 @@ def main(argv=None):
   quiet.import_tensorflow(config.verbose)  # only once the flags and the task are good
   info = say_device(config)
   try:
-    record_start(logdir / 'config.yaml', info, starts)
+    record_start(logdir / CONFIG, info, starts)
   except OSError as e:
     fail(f'cannot write to {logdir} ({e.strerror or e}); choose another --logdir')
   from common import checkpoint
@@ -85,7 +80,7 @@ def main(argv=None):
     loop = looplib.Loop(config)
   except (checkpoint.CheckpointError, ValueError) as e:  # a checkpoint or setting that cannot work
     if fresh:  # nothing ran: the corrected command must not be refused as "other settings"
-      (logdir / 'config.yaml').unlink(missing_ok=True)
+      (logdir / CONFIG).unlink(missing_ok=True)
     fail(e)
   try:
     with loop:
@@ -145,26 +140,17 @@ def record_start(path, info, earlier=()):
   files.write_atomic(path, lambda f: f.write((''.join(header) + body).encode()))
 
 
-def finished_at(logdir):
-  """The env step a finished run reached (from its done.json), or None."""
-  try:
-    return int(json.loads((pathlib.Path(logdir) / DONE).read_text())['step'])
-  except (OSError, ValueError, KeyError, TypeError):
-    return None
-
-
 def check_resume(logdir, config):
   """Refuses to resume a run with settings that break it (one line naming the keys and both values);
   returns the harmless changes as text, keys new since the run began among them (shown as
   `(none) -> value`). The saved config is read with renamed keys upgraded (configlib.upgrade), so
   runs from before a rename resume. Nothing is written before this."""
-  path = logdir / 'config.yaml'
-  if not path.exists():
-    return ''
   try:
-    saved = configlib.Config.load(path).flat
-  except Exception as e:  # not YAML: the logdir holds something else
-    fail(f'{path} is not a config ({type(e).__name__}); move it aside or choose another --logdir')
+    saved = rundir.saved_settings(logdir)
+  except rundir.RunDirError as e:
+    fail(e)
+  if saved is None:
+    return ''
   new = config.flat
   changed = {key: (saved.get(key, '(none)'), new.get(key, '(none)'))
              for key in set(saved) | set(new) if saved.get(key) != new.get(key)}

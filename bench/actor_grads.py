@@ -1,6 +1,6 @@
 """How consistent a trained run's actor gradient is across the imagination's random draws.
 
-  python bench/actor_grads.py --logdir RUN [--episodes_from DIR] [--samples 8] [--soft_gates]
+  python -m bench.actor_grads --logdir RUN [--episodes_from DIR] [--samples 8] [--soft_gates]
 
 Loads RUN's config and final checkpoint, cuts a batch (`dataset.batch` x `dataset.length`, seeded)
 from the newest `--episodes` training episodes of DIR (default RUN), and computes the actor's loss
@@ -21,36 +21,34 @@ import sys
 
 import numpy as np
 
-# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import evaluate  # noqa: E402  (config and episode loading with one-line errors)
+from common import rundir  # config and episode loading with one-line errors
+from common.replay import WINDOW_KEYS, stack_windows
 
 
 def batch_from(episodes, batch, length, rng):
   """`batch` windows of `length` steps at random places in random episodes, replay-like."""
   long_enough = [e for e in episodes if len(e['reward']) >= length]
   if not long_enough:
-    evaluate.fail(f'no stored episode has {length} steps (dataset.length)')
+    rundir.fail(f'no stored episode has {length} steps (dataset.length)')
   windows = []
   for _ in range(batch):
     episode = long_enough[rng.integers(len(long_enough))]
     start = rng.integers(len(episode['reward']) - length + 1)
-    windows.append({k: episode[k][start:start + length] for k in evaluate.KEYS})
-  return evaluate.stack_windows(windows)
+    windows.append({k: episode[k][start:start + length] for k in WINDOW_KEYS})
+  return stack_windows(windows)
 
 
 def load(logdir, config, source, episodes, seed, soft_gates=False):
   """(agent restored from logdir's final checkpoint, a seeded batch cut from the newest `episodes`
   training episodes of `source`, the checkpoint's env step); `config` is logdir's
-  (evaluate.load_config), read once by the caller."""
-  path = evaluate.checkpoint_path(logdir)
+  (rundir.load_config), read once by the caller."""
+  path = rundir.checkpoint_path(logdir)
   import envs
   batch = envs.make_batch(config.task, config, 1, mode='eval')   # for the spaces only
   obs_space, act_space = batch.obs_space, batch.act_space
   batch.close()
-  stored = evaluate.stored_episodes(source, episodes, obs_space['image'].shape,
-                                    int(act_space['action'].shape[0]), '--episodes_from')
+  stored = rundir.stored_episodes(source, episodes, obs_space['image'].shape,
+                                  int(act_space['action'].shape[0]), '--episodes_from')
   from common import quiet
   quiet.import_tensorflow(False)
   import tensorflow as tf
@@ -61,7 +59,7 @@ def load(logdir, config, source, episodes, seed, soft_gates=False):
   tf.random.set_seed(seed)
   agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
   agent.build()
-  step = evaluate.restore(agent, path, config)
+  step = rundir.restore(agent.checkpoint_variables, path, config)
   data = batch_from(stored, config.dataset.batch, config.dataset.length,
                     np.random.default_rng(seed))
   return agent, data, step
@@ -91,7 +89,7 @@ def main(argv):
   if args.samples < 2:
     parser.error(f'--samples must be >= 2 to compare draws, got {args.samples}')
   source = args.episodes_from or args.logdir
-  config = evaluate.load_config(args.logdir, None)
+  config = rundir.load_config(args.logdir)
   agent, data, step = load(args.logdir, config, source, args.episodes, args.seed, args.soft_gates)
   draws = [agent.actor_gradient(data) for _ in range(args.samples)]
   result = {'logdir': str(args.logdir), 'episodes_from': str(source), 'step': step,
@@ -102,4 +100,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  rundir.main_or_exit(main, sys.argv[1:])

@@ -1,6 +1,6 @@
 """How saturated a trained run's recurrent cell is on its own replayed sequences.
 
-  python bench/cell_stats.py --logdir RUN [--episodes_from DIR] [--episodes 16] [--seed 0]
+  python -m bench.cell_stats --logdir RUN [--episodes_from DIR] [--episodes 16] [--seed 0]
 
 Loads RUN's final checkpoint (as bench/actor_grads.py does), computes the posterior states of one
 seeded batch (`dataset.batch` x `dataset.length`) cut from DIR's newest training episodes, and feeds
@@ -23,11 +23,8 @@ import math
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import actor_grads  # noqa: E402  (checkpoint, config and batch loading with one-line errors)
-import evaluate  # noqa: E402
+from bench import actor_grads  # checkpoint, config and batch loading with one-line errors
+from common import rundir
 
 
 def main(argv):
@@ -37,10 +34,10 @@ def main(argv):
   parser.add_argument('--episodes', type=int, default=16, help='newest stored episodes to cut from')
   parser.add_argument('--seed', type=int, default=0, help='seed of the batch and the posterior')
   args = parser.parse_args(argv)
-  config = evaluate.load_config(args.logdir, None)
+  config = rundir.load_config(args.logdir)
   if config.dynamics != 'rssm':
-    evaluate.fail(f'{args.logdir} uses dynamics {config.dynamics!r}; '
-                  'cell_stats reads RSSM runs only')
+    rundir.fail(f'{args.logdir} uses dynamics {config.dynamics!r}; '
+                'cell_stats reads RSSM runs only')
   source = args.episodes_from or args.logdir
   agent, data, step = actor_grads.load(args.logdir, config, source, args.episodes, args.seed)
   import tensorflow as tf
@@ -63,4 +60,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  main(sys.argv[1:])
+  rundir.main_or_exit(main, sys.argv[1:])

@@ -1,6 +1,6 @@
 """Times collection as train.py does it: the agent's policy acting in N parallel environments.
 
-  python bench/collect.py --configs dmc vsg --task dmc_walker_walk --envs_list 1 2 --steps 200
+  python -m bench.collect --configs dmc vsg --task dmc_walker_walk --envs_list 1 2 --steps 200
 
 For each N, runs the training loop (dreamerv2_vsg/loop.py) in a temporary logdir with N worker
 environments and lets the real agent (untrained weights: acting costs the same) collect with its
@@ -11,13 +11,10 @@ figures.
 
 import argparse
 import json
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from common import config as configlib  # noqa: E402
+from common import config as configlib
 
 
 def main(argv):
@@ -25,7 +22,7 @@ def main(argv):
   parser.add_argument('--envs_list', type=int, nargs='+', default=[1, 2])
   parser.add_argument('--steps', type=int, default=200, help='timed agent steps per env')
   args, rest = parser.parse_known_args(argv)
-  config = configlib.parse_or_exit(rest, prog='bench/collect.py')
+  config = configlib.parse_or_exit(rest, prog='python -m bench.collect')
 
   import tempfile
   from dreamerv2_vsg.loop import Loop

@@ -1,6 +1,6 @@
 """Times environment stepping: N worker processes stepped concurrently with uniform random actions.
 
-  python bench/env_steps.py --task dmc_walker_walk --envs 1 2 --steps 500
+  python -m bench.env_steps --task dmc_walker_walk --envs 1 2 --steps 500
       [--configs dmc] [--warmup 10]
 
 Other flags go to the config parser like train.py's (--configs, --action_repeat, --render_size ...).
@@ -11,17 +11,12 @@ agent steps per second, then, as its last line, one JSON object with the figures
 import argparse
 import json
 import os
-import pathlib
 import platform
 import sys
 import time
 
-# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-
-import envs  # noqa: E402
-from common import config as configlib  # noqa: E402
+import envs
+from common import config as configlib
 
 
 def measure(config, count, steps, warmup, seed=0):
@@ -65,7 +60,7 @@ def main(argv=None):
   parser.add_argument('--steps', type=int, default=500, help='timed agent steps per env')
   parser.add_argument('--warmup', type=int, default=10, help='untimed agent steps per env first')
   args, rest = parser.parse_known_args(argv)
-  config = configlib.parse_or_exit(rest, prog='bench/env_steps.py')
+  config = configlib.parse_or_exit(rest, prog='python -m bench.env_steps')
   try:
     envs.constructor(config.task, config)  # a bad task name fails here, before any worker starts
   except ValueError as e:

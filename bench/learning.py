@@ -1,6 +1,6 @@
 """Does the agent learn? Trains a short run and compares its evaluation return with a random policy.
 
-  python bench/learning.py --configs dmc vsg debug --task dmc_cartpole_balance --steps 20000
+  python -m bench.learning --configs dmc vsg debug --task dmc_cartpole_balance --steps 20000
 
 Runs the training loop of train.py (dreamerv2_vsg/loop.py, in this process) with the given configs
 and flags (a fresh logdir under bench/out/ unless --logdir is given), then plays `--random_eps`
@@ -16,12 +16,11 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import envs  # noqa: E402
-from common import config as configlib  # noqa: E402
+import envs
+from common import config as configlib
 
 
 def main(argv):
@@ -29,11 +28,11 @@ def main(argv):
   parser.add_argument('--random_eps', type=int, default=10)
   parser.add_argument('--last_evals', type=int, default=3, help='eval rows averaged at the end')
   args, rest = parser.parse_known_args(argv)
-  config = configlib.parse_or_exit(rest, prog='bench/learning.py')
+  config = configlib.parse_or_exit(rest, prog='python -m bench.learning')
   if '--logdir' not in rest:
     stamp = time.strftime('%Y%m%dT%H%M%S')
     rest += ['--logdir', str(ROOT / 'bench' / 'out' / f'{config.task}-{config.method}-{stamp}')]
-    config = configlib.parse_or_exit(rest, prog='bench/learning.py')
+    config = configlib.parse_or_exit(rest, prog='python -m bench.learning')
   from dreamerv2_vsg.loop import Loop
   start = time.perf_counter()
   config.save(pathlib.Path(config.logdir) / 'config.yaml')

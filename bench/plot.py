@@ -1,6 +1,6 @@
 """How long does plot.py take to draw both figures from the published score files (no runs of ours)?
 
-  python bench/plot.py [--scores DIR] [--repeats 3] [--outdir DIR]
+  python -m bench.plot [--scores DIR] [--repeats 3] [--outdir DIR]
 
 Times `plot.main(['--baselines', DIR/*.json, '--outdir', ...])` in-process (after one untimed
 warm-up that pays the imports), once for all tasks and once with --paper (Figure 4's 8 dmc tasks
@@ -20,9 +20,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import plot  # noqa: E402
+import plot
 
 
 def timed(argv, repeats):

@@ -1,18 +1,17 @@
 """Times every method at every precision: world-model step and full step, one process per cell.
 
-  python bench/precisions.py --sizes debug upstream_dmc [--methods vsg svsg] [--precisions 32 bf16]
-  python bench/precisions.py --kernels    # one convolution's three kernels at each precision
+  python -m bench.precisions --sizes debug upstream_dmc [--methods vsg svsg] [--precisions 32 bf16]
+  python -m bench.precisions --kernels    # one convolution's three kernels at each precision
 
 Runs bench/train_step.py (`--configs dmc METHOD SIZE --precision P --part world_model|agent`) for
 each combination and prints a table of median seconds per step (first-call seconds in brackets); a
 cell that fails or runs past `--timeout` says so instead of a time. The last line is a JSON list
 of every cell. float16 on a CPU is for checking that the path works: TensorFlow's CPU kernel for
-the float16 convolution filter gradient (Conv2DBackpropFilter, Eigen) runs ~1000x slower than the
-float32 one (8.5-8.8 s against 0.008-0.010 s for 16 images of 64x64x32 -> 31x31x64 on the Intel
-Xeon, one thread: `--kernels`), so a float16 `upstream_dmc` step at batch 16 takes over 10 minutes.
-At sizes other than debug, float16 cells therefore run at batch `--slow_batch` (the size's widths
-and sequence length unchanged) with `--slow_steps` timed steps and no warm-up step; each cell
-reports the batch it ran.
+the float16 convolution filter gradient (Conv2DBackpropFilter, Eigen) is far slower than the
+float32 one (`--kernels` times it; the figures are in bench/README.md, "Precisions"). At sizes
+other than debug, float16 cells therefore run at batch `--slow_batch` (the size's widths and
+sequence length unchanged) with `--slow_steps` timed steps and no warm-up step; each cell reports
+the batch it ran.
 """
 
 import argparse
@@ -26,7 +25,7 @@ METHODS = ['dreamerv1', 'dreamerv2', 'vsg', 'vsg_gaussian', 'svsg']
 
 
 def run_cell(method, size, precision, part, steps, warmup, timeout, flags=()):
-  cmd = [sys.executable, str(ROOT / 'bench' / 'train_step.py'), '--configs', 'dmc', method, size,
+  cmd = [sys.executable, '-m', 'bench.train_step', '--configs', 'dmc', method, size,
          '--precision', precision, '--part', part, '--steps', str(steps), '--warmup', str(warmup),
          '--policy_steps', '0', '--no_peak', *flags]
   cell = {'method': method, 'size': size, 'precision': precision, 'part': part}
@@ -46,7 +45,6 @@ def run_cell(method, size, precision, part, steps, warmup, timeout, flags=()):
 def conv_kernels(threads=1, repeats=3):
   """Seconds of a 4x4 stride-2 convolution's forward, input-gradient and filter-gradient kernels
   (16 images, 64x64x32 -> 31x31x64) in float32, bfloat16 and float16: the kernels, not the model."""
-  sys.path.insert(0, str(ROOT))
   import common  # noqa: F401  (turns oneDNN on before TensorFlow loads)
   import tensorflow as tf
   from common import flops

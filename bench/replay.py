@@ -1,6 +1,6 @@
 """Times Replay.sample on synthetic DMC-sized episodes (501 entries of 64x64x3 images).
 
-  python bench/replay.py --episodes 20 --batch 16 --length 50 [--samples 50] [--prioritize-ends]
+  python -m bench.replay --episodes 20 --batch 16 --length 50 [--samples 50] [--prioritize-ends]
 
 Fills a Replay in a temporary directory, reloads it (as a resumed run does), then times sample().
 Prints one line per figure and, as its last line, one JSON object with median_s, min_s, max_s (per
@@ -11,16 +11,12 @@ import argparse
 import json
 import pathlib
 import statistics
-import sys
 import tempfile
 import time
 
-# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from common.replay import Replay  # noqa: E402
+from common.replay import Replay
 
 
 def synthetic_episode(rng, entries, action_dim):

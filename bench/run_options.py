@@ -1,6 +1,6 @@
 """What the long-run options of issue 27 cost: start-up seconds and per-step overhead.
 
-  python bench/run_options.py --configs dmc vsg cpu [--steps 20] [--repeats 3]
+  python -m bench.run_options --configs dmc vsg cpu [--steps 20] [--repeats 3]
 
 Start-up (in this process, after TensorFlow is imported): the device line (`device.describe()`),
 the config.yaml start line (commit from git, versions, device), and a wandb output that fails (no
@@ -21,14 +21,13 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
-from watch import median_time  # noqa: E402  (bench/ is on sys.path: a script run by path)
+from common import config as configlib  # sets oneDNN before TensorFlow loads
+from bench.watch import median_time
 
 
 def step_median(configs, steps, deterministic):
-  cmd = [sys.executable, str(ROOT / 'bench' / 'train_step.py'), '--configs', *configs,
+  cmd = [sys.executable, '-m', 'bench.train_step', '--configs', *configs,
          '--steps', str(steps), '--policy_steps', '0', '--no_peak',
          '--deterministic', str(deterministic)]
   done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)

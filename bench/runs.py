@@ -1,7 +1,7 @@
 """Summarizes finished runs: evaluation returns at given env steps, the final return, the gate and
 the actor's entropy over training, and a random policy's return on each task.
 
-  python bench/runs.py results/cpu [--at 10000 25000 50000] [--random_eps 10]
+  python -m bench.runs results/cpu [--at 10000 25000 50000] [--random_eps 10]
 
 Reads ROOT/<task>/<method>/<seed>/metrics.jsonl (and config.yaml for the random policy's settings).
 The return "at" a step is the evaluation logged at the greatest step not above it (none before the
@@ -18,11 +18,10 @@ import statistics
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from common import config as configlib  # noqa: E402
+from common import config as configlib
 
 
 def rows(path):

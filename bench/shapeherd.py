@@ -1,6 +1,6 @@
 """Times ShapeHerd in one process with a random policy and 64x64 observations.
 
-  python bench/shapeherd.py --steps 5000 [--task shapeherd] [--repeats 3]
+  python -m bench.shapeherd --steps 5000 [--task shapeherd] [--repeats 3]
 
 Prints env steps/s for the raw gymnasium env (the observation drawn at every env step) and for the
 training stack (envs.make(..., parallel=False): action repeat 4 and the wrappers; every env step is
@@ -10,21 +10,16 @@ included, then, as its last line, one JSON object with the figures.
 
 import argparse
 import json
-import pathlib
 import platform
 import statistics
-import sys
 import time
 
-# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import envs  # noqa: E402
-from envs import shapeherd  # noqa: E402
-from envs import shapeherd_tasks  # noqa: E402
-from common import config as configlib  # noqa: E402
+import envs
+from envs import shapeherd
+from envs import shapeherd_tasks
+from common import config as configlib
 
 
 def time_raw(task, steps, seed):

@@ -1,12 +1,12 @@
 """Times training steps of the real model, built from configs.yaml, on a synthetic batch.
 
-  python bench/train_step.py --configs dmc vsg --steps 20 [--warmup 2] [any train.py flag]
+  python -m bench.train_step --configs dmc vsg --steps 20 [--warmup 2] [any train.py flag]
 
 Prints one line per figure and, as its last line, one JSON object with at least median_s, min_s,
 max_s, first_call_s and peak_rss_mb, and a figure that carries across machines: the step's FLOPs
 (matmuls and convolutions, counted from the traced graph by common/flops.py), its achieved GFLOP/s
 and `fraction_of_peak`, their fraction of this machine's float32 matmul peak measured in the same
-run (`--no_peak` skips the ~10 s peak measurement). `--breakdown` adds where the time goes: TF
+run (`--no_peak` skips the peak measurement). `--breakdown` adds where the time goes: TF
 profiler op time and FLOPs per part of the step (encoder, dynamics, decoder, heads, KL, imagination,
 target, actor, critic, optimizers; forward and backward), from common/profiling.py. `--part agent`
 (default) times the full training step: world model, imagination, actor and critic;
@@ -22,11 +22,8 @@ import statistics
 import sys
 import time
 
-# A script run by path has bench/ on sys.path, not the repo root that holds the packages.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from common import config as configlib  # noqa: E402  (sets oneDNN before TensorFlow loads)
-from common.synthetic import random_batch  # noqa: E402  (the synthetic batch the tests use too)
+from common import config as configlib  # sets oneDNN before TensorFlow loads
+from common.synthetic import random_batch  # the synthetic batch the tests use too
 
 
 def cpu_name():
@@ -55,7 +52,7 @@ def main(argv):
                       help='skip the matmul/conv peak measurement')
   parser.add_argument('--breakdown', action='store_true', help='op time and FLOPs per part')
   args, rest = parser.parse_known_args(argv)
-  config = configlib.parse_or_exit(rest, prog='bench/train_step.py')
+  config = configlib.parse_or_exit(rest, prog='python -m bench.train_step')
 
   import gymnasium
   import numpy as np

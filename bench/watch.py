@@ -1,6 +1,6 @@
 """What watching a run costs: the eval policy video and the gate summaries, beside a training step.
 
-  python bench/watch.py --configs dmc vsg cpu [--frames 501] [--repeats 5]
+  python -m bench.watch --configs dmc vsg cpu [--frames 501] [--repeats 5]
 
 Times, on the real agent built from the configs and a synthetic batch: logging one evaluation
 episode's video to TensorBoard (`eval_policy`: GIF encoding and the event write, `--frames` 64x64
@@ -11,15 +11,12 @@ Prints one line per figure; the last line is a JSON object of the medians in sec
 
 import argparse
 import json
-import pathlib
 import statistics
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from common import config as configlib  # noqa: E402
+from common import config as configlib
 
 
 def median_time(fn, repeats):
@@ -37,7 +34,7 @@ def main(argv):
   parser.add_argument('--frames', type=int, default=501)
   parser.add_argument('--repeats', type=int, default=5)
   args, rest = parser.parse_known_args(argv)
-  config = configlib.parse_or_exit(rest, prog='bench/watch.py')
+  config = configlib.parse_or_exit(rest, prog='python -m bench.watch')
   from common import quiet
   quiet.import_tensorflow()
   import gymnasium

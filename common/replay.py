@@ -162,6 +162,18 @@ class Replay:
       loaded -= _steps(self._episodes.popitem(last=False)[1])
 
 
+# The keys a model reads from a window of an episode (evaluate.py, bench/actor_grads.py).
+WINDOW_KEYS = ('image', 'action', 'reward', 'is_first', 'is_terminal')
+
+
+def stack_windows(windows):
+  """Equal-length windows cut from episodes as one batch, each starting like a replayed sequence
+  (is_first on its first step)."""
+  batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}
+  batch['is_first'][:, 0] = True
+  return batch
+
+
 def newest_episodes(directory, count):
   """The newest `count` (None: all) readable episodes of an episode directory, oldest first (for
   analyses such as evaluate.py --openloop_from); unreadable files are skipped with a warning, as

@@ -16,7 +16,6 @@ episode's last one counts): they reach metrics.jsonl and TensorBoard as `train_<
 
 import collections
 import contextlib
-import json
 import math
 import os
 import pathlib
@@ -30,6 +29,7 @@ import envs as envslib
 from common import checkpoint
 from common import device
 from common import files
+from common import rundir
 from common import tfutils
 from common.driver import Driver
 from common.logger import Logger
@@ -37,7 +37,6 @@ from common.progress import Progress, duration
 from common.replay import Replay
 from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
 
-CHECKPOINT = 'checkpoint.npz'
 
 
 class Diverged(RuntimeError):
@@ -91,7 +90,7 @@ class Loop:
     self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
-    # same seed and settings, same run (README: what stays nondeterministic)
+    # same seed and settings, same run (docs/running.md: what stays nondeterministic)
     if config.deterministic:
       keras.utils.set_random_seed(config.seed)
       tf.config.experimental.enable_op_determinism()
@@ -99,17 +98,19 @@ class Loop:
     self._size_note = device.full_sized(config) and not tf.config.list_physical_devices('GPU')
     self._rng = np.random.default_rng(config.seed)
     length = config.dataset.length
-    files.remove_stale_temporaries(self.logdir, self.logdir / 'train_episodes',
-                                   self.logdir / 'eval_episodes')
-    self.train_replay = Replay(self.logdir / 'train_episodes', **config.replay, seed=config.seed)
-    self.eval_replay = Replay(self.logdir / 'eval_episodes', capacity=config.replay.capacity // 10,
+    files.remove_stale_temporaries(self.logdir, self.logdir / rundir.TRAIN_EPISODES,
+                                   self.logdir / rundir.EVAL_EPISODES)
+    self.train_replay = Replay(self.logdir / rundir.TRAIN_EPISODES, **config.replay,
+                               seed=config.seed)
+    self.eval_replay = Replay(self.logdir / rundir.EVAL_EPISODES,
+                              capacity=config.replay.capacity // 10,
                               minlen=length, seed=config.seed + 1)
     # lazy: samples on next()
     self._dataset = self.train_replay.dataset(config.dataset.batch, length)
     self._eval_dataset = self.eval_replay.dataset(config.dataset.batch, length)
     # Env steps so far: from the saved episodes, or the last metrics row if later (the steps of an
     # episode a kill cut short were taken, so metrics.jsonl never steps back on a resume).
-    logged = _logged(self.logdir / 'metrics.jsonl')
+    logged = rundir.logged(self.logdir)
     self._logged_eval_step = logged['eval_step']
     self.step = max(self.train_replay.stats['total_steps'] * self.repeat, logged['step'])
     self.logger = Logger(self.logdir, step=self.step, wall_offset=logged['wall_seconds'],
@@ -159,7 +160,7 @@ class Loop:
 
   @property
   def checkpoint_path(self):
-    return self.logdir / CHECKPOINT
+    return self.logdir / rundir.CHECKPOINT
 
   # --- Phases
 
@@ -435,34 +436,3 @@ def _checkpoint_step(path):
     return int(path.stem.split('-', 1)[1])
   except (IndexError, ValueError):
     return -1
-
-
-def _logged_steps(path):
-  """(the step of the last complete row of metrics.jsonl or 0, the step of its last evaluation or
-  None)."""
-  logged = _logged(path)
-  return logged['step'], logged['eval_step']
-
-
-def _logged(path):
-  """What a resumed run takes from metrics.jsonl: `step` of its last complete row (or 0),
-  `eval_step` of its last evaluation (or None), `wall_seconds` of its last row that has them (or
-  0); metrics.jsonl holds a row per `log_every` env steps, small enough to read whole."""
-  logged = {'step': 0, 'eval_step': None, 'wall_seconds': 0.0}
-  if not path.is_file():  # absent, or not a file to read (a device, a pipe)
-    return logged
-  try:
-    lines = path.read_bytes().split(b'\n')[:-1]   # the part after the last newline may be cut short
-  except OSError:
-    return logged
-  for line in lines:
-    try:
-      row = json.loads(line)
-      logged['step'] = int(row['step'])
-    except (ValueError, KeyError, TypeError):
-      continue
-    if 'eval_return' in row:
-      logged['eval_step'] = logged['step']
-    if isinstance(row.get('wall_seconds'), (int, float)):
-      logged['wall_seconds'] = float(row['wall_seconds'])
-  return logged

@@ -1,6 +1,6 @@
 """PointReach: a small gymnasium env with an image and vector observations, for trying mlp_keys and
-`--task gym_<id>` in seconds (tests, the README's own-env example). A point on a square floor is
-pushed by the action (a force in [-1, 1]^2); reward -distance to a fixed goal each step.
+`--task gym_<id>` in seconds (tests, docs/running.md's own-env example). A point on a square floor
+is pushed by the action (a force in [-1, 1]^2); reward -distance to a fixed goal each step.
 
   env = gymnasium.make('PointReach-v0')   # after `import envs`
   obs, info = env.reset(seed=0)           # {'image': (64, 64, 3) uint8, 'position': (2,),

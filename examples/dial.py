@@ -1,4 +1,4 @@
-"""The README's own-env example: `python train.py --configs dmc vsg cpu
+"""The own-env example of docs/running.md: `python train.py --configs dmc vsg cpu
 --task gym_examples.dial:Dial-v0 --mlp_keys level`. Turn a dial to zero; it shows as a grey image
 and as a number."""
 import gymnasium, numpy as np

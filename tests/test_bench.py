@@ -2,9 +2,9 @@
 
 import importlib.util
 import json
-import pathlib
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 
 
 def load_precisions():

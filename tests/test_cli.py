@@ -1,17 +1,13 @@
 """train.py's command line: bad input exits with one clear line, before TensorFlow is loaded."""
 
-import pathlib
-import subprocess
-import sys
 
 import pytest
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def run(*args):
-  return subprocess.run([sys.executable, 'train.py', *args], cwd=ROOT, capture_output=True,
-                        text=True, timeout=120)
+  return helpers.python('train.py', *args, timeout=120)
 
 
 @pytest.mark.parametrize('args, message', [

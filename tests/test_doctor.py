@@ -1,7 +1,6 @@
 """doctor.py: the budget arithmetic, and the whole check at debug sizes (--smoke) on this CPU."""
 
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -9,8 +8,9 @@ import pytest
 
 from common import budget
 from common import config as configlib
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 
 
 def test_run_seconds_count_updates_evaluations_and_collection_as_the_loop_schedules_them():

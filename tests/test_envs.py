@@ -16,8 +16,9 @@ import pytest
 import envs
 from envs import wrappers
 from tests.conftest import assert_bad_task, make_config
+from tests import helpers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(helpers.ROOT)
 TASK = 'dmc_cartpole_balance'
 
 

@@ -2,24 +2,19 @@
 and evaluate.py on a trained debug VSG run."""
 
 import json
-import pathlib
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 # 40 agent steps per episode at action repeat 2; progress lines every 2 s.
 RUN = ['--configs', 'dmc', 'vsg', 'debug', '--task', 'dmc_cartpole_balance', '--time_limit', '80',
        '--prefill', '160', '--eval_every', '400', '--log_every', '200', '--steps', '600',
        '--progress_every', '2']
 
 
-def run(script, *args, timeout=600):
-  return subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, capture_output=True,
-                        text=True, timeout=timeout)
+run = helpers.python
 
 
 @pytest.fixture(scope='module')
@@ -119,7 +114,7 @@ def test_actor_grads_compares_gradient_draws_without_touching_the_run(trained):
   before = snapshot(logdir)
   draws = {}
   for soft in (False, True):
-    result = run('bench/actor_grads.py', '--logdir', logdir, '--samples', 3,
+    result = run('-m', 'bench.actor_grads', '--logdir', logdir, '--samples', 3,
                  *(['--soft_gates'] if soft else []))
     assert result.returncode == 0, result.stderr[-3000:]
     draws[soft] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -127,14 +122,14 @@ def test_actor_grads_compares_gradient_draws_without_touching_the_run(trained):
     assert -1 <= draws[soft]['cos_mean'] < 0.9999           # imagination samples differ per draw
     assert draws[soft]['grad_norm'] > 0 and np.isfinite(draws[soft]['snr'])
   assert snapshot(logdir) == before
-  result = run('bench/actor_grads.py', '--logdir', logdir, '--samples', 1)
+  result = run('-m', 'bench.actor_grads', '--logdir', logdir, '--samples', 1)
   assert result.returncode == 2 and '--samples must be >= 2' in result.stderr
 
 
 def test_cell_stats_reports_saturation_without_touching_the_run(trained, tmp_path):
   logdir = trained[0]
   before = snapshot(logdir)
-  result = run('bench/cell_stats.py', '--logdir', logdir)
+  result = run('-m', 'bench.cell_stats', '--logdir', logdir)
   assert result.returncode == 0, result.stderr[-3000:]
   stats = json.loads(result.stdout.strip().splitlines()[-1])
   assert stats['step'] == 600 and stats['layer_norm'] is False      # VSG's cell, as in `sgru`
@@ -147,13 +142,12 @@ def test_cell_stats_reports_saturation_without_touching_the_run(trained, tmp_pat
   config = (logdir / 'config.yaml').read_text()
   assert 'dynamics: rssm' in config
   (svsg / 'config.yaml').write_text(config.replace('dynamics: rssm', 'dynamics: svsg'))
-  result = run('bench/cell_stats.py', '--logdir', svsg)
+  result = run('-m', 'bench.cell_stats', '--logdir', svsg)
   assert result.returncode == 2 and "uses dynamics 'svsg'" in result.stderr
 
 
 def test_gradient_consistency_figures():
-  sys.path.insert(0, str(ROOT / 'bench'))
-  import actor_grads
+  from bench import actor_grads
   figures = actor_grads.consistency([[1.0, 0.0], [0.0, 1.0]])
   # mean (0.5, 0.5): squared norm 0.5 over a mean squared deviation of 0.5
   assert figures == pytest.approx({'cos_mean': 0.0, 'snr': 1.0, 'grad_norm': 1.0})
@@ -162,7 +156,6 @@ def test_gradient_consistency_figures():
 
 
 def test_openloop_windows_cut_episodes_into_replay_like_sequences():
-  sys.path.insert(0, str(ROOT))
   import evaluate
   episode = {k: np.zeros((45, 2)) for k in ('image', 'action', 'is_terminal')}
   episode['reward'] = np.arange(45.0)
@@ -176,10 +169,7 @@ def test_openloop_windows_cut_episodes_into_replay_like_sequences():
 
 def one_line_error(result, *parts):
   assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
-  for part in parts:
-    assert part in lines[0], lines[0]
+  helpers.one_line(result.stderr, *parts)
 
 
 def test_evaluate_refuses_bad_logdirs_in_one_line(trained, tmp_path):

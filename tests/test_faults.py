@@ -3,7 +3,6 @@
 import functools
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -16,8 +15,9 @@ import train
 from common import config as configlib
 from common import files
 from envs.parallel import Worker, WorkerError
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 # Debug runs with 40 agent steps per episode (action repeat 2) and a checkpoint every 200 env steps.
 RUN = ['--configs', 'dmc', 'dreamerv2', 'debug', '--task', 'dmc_cartpole_balance', '--time_limit',
        '80', '--prefill', '160', '--eval_every', '400', '--log_every', '200', '--checkpoint_every',
@@ -42,12 +42,7 @@ def wait_for(condition, process, timeout=300):
     time.sleep(0.3)
 
 
-def one_line(err, *parts):
-  lines = [line for line in err.strip().splitlines() if line.strip()]
-  assert len(lines) == 1 and lines[0].startswith('error: '), err[-3000:]
-  for part in parts:
-    assert part in lines[0], lines[0]
-  return lines[0]
+one_line = helpers.one_line
 
 
 def steps_of(logdir):

@@ -2,7 +2,6 @@
 
 import json
 import math
-import pathlib
 import subprocess
 import sys
 
@@ -10,8 +9,9 @@ import numpy as np
 import pytest
 
 import plot
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 SCORES = ROOT / 'scores'   # the published curves shipped with the project
 PAPER_DMC = SCORES / 'vsg-paper-dmc.json'
 PAPER_BBS = SCORES / 'vsg-paper-bringbackshapes.json'

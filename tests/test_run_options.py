@@ -4,11 +4,11 @@ config.yaml and the optional wandb output, end to end through train.py."""
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
+from tests import helpers
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = helpers.ROOT
 FAKE_WANDB = {
     'failing': 'def init(**kwargs):\n  raise RuntimeError("wandb: no API key (run wandb login)")\n',
     'recording': ('import json, os\nPATH = os.environ["FAKE_WANDB_LOG"]\n'

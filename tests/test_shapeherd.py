@@ -5,7 +5,6 @@ command line."""
 
 import importlib
 import math
-import os
 import subprocess
 import sys
 import warnings
@@ -23,8 +22,9 @@ from envs import shapeherd_demo
 from envs import shapeherd_tasks
 from envs.shapeherd import ShapeHerd
 from tests.conftest import assert_bad_task, make_config
+from tests import helpers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = str(helpers.ROOT)
 RIGHT = np.array([-1.0, 1.0], np.float32)  # angle 0 (+x), full force
 IDLE = np.array([0.0, -1.0], np.float32)  # magnitude 0
 RED = (255, 0, 0)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from common import rundir
 from dreamerv2_vsg import loop
 from tests.conftest import METHODS
 
@@ -97,11 +98,12 @@ def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
   # logged up to 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation
   # is at 10000, as if it had not been killed.
   metrics = tmp_path / 'metrics.jsonl'
-  assert loop._logged_steps(metrics) == (0, None)
+  logged_steps = lambda: tuple(rundir.logged(tmp_path)[key] for key in ('step', 'eval_step'))
+  assert logged_steps() == (0, None)
   metrics.write_text('{"step": 2500, "eval_return": 3.0}\n{"step": 4000, "train_return": 1.0}\n'
                      '{"step": 5000, "eval_return": 9.0}\n{"step": 9000, "model_loss": 2.0}\n'
                      '{"step": 9500, "eval_ret')
-  anchor = loop._logged_steps(metrics)
+  anchor = logged_steps()
   assert anchor == (9000, 5000)
   every = loop.Every(5000, last=anchor[1], aligned=True)
   assert [step for step in range(9000, 26000, 10) if every(step)] == [10000, 15000, 20000, 25000]
