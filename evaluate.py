@@ -32,14 +32,10 @@ import sys
 import numpy as np
 
 from common import rundir
+from common.rundir import fail
 from common.replay import WINDOW_KEYS, stack_windows
 
 VIDEO_TYPES = ('.mp4', '.gif')
-
-
-def fail(message):
-  print(f'error: {message}', file=sys.stderr)
-  raise SystemExit(2)
 
 
 def parse_args(argv):
@@ -120,10 +116,7 @@ def write_video(path, frames, fps):
 
 def main(argv=None):
   args = parse_args(sys.argv[1:] if argv is None else argv)
-  try:
-    run(args)
-  except rundir.RunDirError as e:
-    fail(e)
+  rundir.main_or_exit(run, args)
 
 
 def run(args):

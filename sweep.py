@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 from common import config as configlib  # noqa: E402
 from common import files  # noqa: E402
 from common import rundir  # noqa: E402
-from common.rundir import last_step  # noqa: E402
 
 PAPER_DMC_TASKS = ('cartpole_swingup', 'finger_turn_hard', 'hopper_stand', 'pendulum_swingup',
                    'quadruped_run', 'quadruped_walk', 'reacher_easy', 'walker_walk')
@@ -131,7 +130,7 @@ def train(argv, logdir, niceness=0):
                           stderr=subprocess.STDOUT, preexec_fn=child_setup).returncode
   if code != 0:
     raise RunFailed(f'train.py exited with {code}: {last_line(log)}')
-  return last_step(logdir)
+  return rundir.last_step(logdir)
 
 
 def main(argv=None):
@@ -195,11 +194,12 @@ def execute(args, todo):
       if time.monotonic() - last >= args.progress_every or not pending:
         last = time.monotonic()
         running = [run for run in pending.values() if files.is_locked(run.logdir)]
-        slowest = min(running, key=lambda run: last_step(run.logdir), default=None)
+        steps = {run: rundir.last_step(run.logdir) for run in running}
+        slowest = min(running, key=steps.get, default=None)
         print(f'[sweep] {len(results)} done or failed / {len(running)} running / '
               f'{len(pending) - len(running)} not running' + (
                   f'; slowest: {slowest.task}/{slowest.method}/{slowest.seed} at env step '
-                  f'{last_step(slowest.logdir)}' if slowest else ''), flush=True)
+                  f'{steps[slowest]}' if slowest else ''), flush=True)
   finally:
     ray.shutdown()
   return results

@@ -20,12 +20,7 @@ import sys
 from common import config as configlib
 from common import files
 from common import rundir
-from common.rundir import CONFIG, DONE, HARMLESS, finished_at
-
-
-def fail(message, code=2):
-  print(f'error: {message}', file=sys.stderr, flush=True)
-  raise SystemExit(code)
+from common.rundir import CONFIG, DONE, HARMLESS, fail, finished_at
 
 
 def main(argv=None):

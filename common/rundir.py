@@ -132,9 +132,23 @@ def logged(logdir):
   return result
 
 
-def last_step(logdir):
-  """The env step of the last complete row of metrics.jsonl (0 if none yet)."""
-  return logged(logdir)['step']
+def last_step(logdir, tail=65536):
+  """The env step of the last complete row of metrics.jsonl (0 if none yet), from the file's last
+  `tail` bytes: sweep.py polls every running run with it, so it must not read whole files."""
+  path = pathlib.Path(logdir) / METRICS
+  try:
+    with path.open('rb') as f:
+      size = f.seek(0, 2)
+      f.seek(max(0, size - tail))
+      lines = f.read().split(b'\n')[:-1]   # the part after the last newline may be cut short
+  except OSError:  # absent, or not a file to read
+    return 0
+  for line in reversed(lines):  # the first line of a tail may start mid-row: it does not parse
+    try:
+      return int(json.loads(line)['step'])
+    except (ValueError, KeyError, TypeError):
+      continue
+  return logged(logdir)['step'] if size > tail else 0  # rows longer than the tail: read it all
 
 
 def fail(message, code=2):

@@ -38,7 +38,6 @@ from common.replay import Replay
 from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
 
 
-
 class Diverged(RuntimeError):
   """A loss became NaN or infinite; the weights of that update are not saved."""
 

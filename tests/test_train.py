@@ -93,6 +93,17 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
   assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
 
 
+def test_the_last_step_is_read_from_the_tail_as_from_the_whole_file(tmp_path):
+  assert rundir.last_step(tmp_path) == 0
+  (tmp_path / 'metrics.jsonl').write_text(
+      ''.join(json.dumps({'step': step, **{f'loss_{i}': 1.0 for i in range(20)}}) + '\n'
+              for step in range(0, 5000, 100)) + '{"step": 9500, "eval_ret')  # cut short by a kill
+  assert rundir.logged(tmp_path)['step'] == 4900
+  assert rundir.last_step(tmp_path) == 4900
+  assert rundir.last_step(tmp_path, tail=500) == 4900      # the tail starts mid-row
+  assert rundir.last_step(tmp_path, tail=20) == 4900       # no whole row in the tail: reads it all
+
+
 def test_a_resumed_run_keeps_its_evaluation_schedule(tmp_path):
   # The killed run evaluated at 2500 (the end of prefill) and 5000 (the multiples of 5000) and
   # logged up to 9000; its last row was cut short by the kill. Resumed at 9000, the next evaluation
