@@ -10,6 +10,7 @@ from common import flops, profiling
 from common.synthetic import random_batch
 from dreamerv2_vsg.agent import Agent
 from tests.conftest import make_config
+from tests.helpers import python
 
 
 def spec(*shape):
@@ -140,14 +141,8 @@ def test_peaks_are_positive_rates():
 
 def test_train_step_benchmark_prints_flops_and_breakdown():
   import json
-  import pathlib
-  import subprocess
-  import sys
-  root = pathlib.Path(__file__).resolve().parents[1]
-  done = subprocess.run(
-      [sys.executable, str(root / 'bench' / 'train_step.py'), '--configs', 'dmc', 'vsg', 'debug',
-       '--steps', '1', '--warmup', '0', '--policy_steps', '1', '--no_peak', '--breakdown'],
-      capture_output=True, text=True, cwd=root, timeout=600)
+  done = python('-m', 'bench.train_step', '--configs', 'dmc', 'vsg', 'debug', '--steps', '1',
+                '--warmup', '0', '--policy_steps', '1', '--no_peak', '--breakdown')
   assert done.returncode == 0, done.stderr[-2000:]
   result = json.loads(done.stdout.strip().splitlines()[-1])
   assert result['traces'] == 1 and result['gflop'] > 0 and result['machine']
