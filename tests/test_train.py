@@ -3,6 +3,7 @@
 import json
 import math
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,19 @@ def test_killed_run_resumes_its_step_count_and_replay(tmp_path):
   episodes_after = sorted(p.name for p in (tmp_path / 'train_episodes').glob('*.npz'))
   assert set(episodes_before) < set(episodes_after)      # nothing lost, nothing rewritten
   assert not list(tmp_path.glob('*.tmp')) and not list(tmp_path.glob('.*.tmp'))
+
+
+def test_a_run_written_before_the_dynamics_move_resumes(tmp_path):
+  """A VSG run of commit 2a7da61 (before common/dynamics.py) goes on from its checkpoint."""
+  run = tmp_path / 'run'
+  shutil.copytree(ROOT / 'tests' / 'data' / 'written_before_dynamics_py' / 'vsg', run)
+  before = rows(run)
+  result = train(run, '--configs', 'dmc', 'vsg', 'debug', *QUICK, '--steps', '800')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'resumed from' in result.stdout and 'pretrain' not in result.stdout, result.stdout
+  after = rows(run)
+  assert after[:len(before)] == before and max(r['step'] for r in after) >= 800
+  assert max(r['step'] for r in after if 'eval_return' in r) >= 800
 
 
 def test_the_last_step_is_read_from_the_tail_as_from_the_whole_file(tmp_path):
