@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from common import dynamics
 from common import nets
-from common import rssm
 from common import tfutils
 
 sg = tf.stop_gradient
@@ -39,7 +39,7 @@ class WorldModel(tfutils.Module):
       # Vector heads belong to the decoder: grad_heads' `decoder` covers them too.
       self.vector_heads = {key: nets.MLP(**config.mlp, shape=shape, precision=p, name=f'dec_{key}')
                            for key, shape in self.vector_shapes.items()}
-    self.dynamics = make_dynamics(config, precision=p)
+    self.dynamics = dynamics.make_dynamics(config, precision=p)
     self.heads = {'decoder': nets.Decoder(image_shape, **config.decoder, precision=p),
                   'reward': nets.MLP(**config.reward_head, precision=p, name='reward')}
     if config.pred_discount:
@@ -109,7 +109,7 @@ class WorldModel(tfutils.Module):
       metrics[f'{key}_loss'] = head_loss
       loss += cfg.loss_scales.get('decoder', 1.0) * head_loss
     if self.dynamics.gated:
-      sparsity, sparsity_kl = nets.sparsity_loss(post['gate_prob'], cfg.sparsity.prior,
+      sparsity, sparsity_kl = dynamics.sparsity_loss(post['gate_prob'], cfg.sparsity.prior,
                                                  cfg.sparsity.free)
       # alpha KL[u~ || kappa]
       sparsity = cfg.loss_scales.sparsity * sparsity
@@ -229,21 +229,3 @@ class WorldModel(tfutils.Module):
     image = tf.cast(self.heads['decoder'](feat).mode(), tf.float32)
     mse = tf.reduce_mean(tf.square(image - tf.cast(data['image'], tf.float32)), [2, 3, 4])
     return {'reward': tf.cast(self.heads['reward'](feat).mode(), tf.float32), 'image_mse': mse}
-
-
-def make_dynamics(config, precision=None):
-  """The dynamics model a config asks for: the RSSM (with rssm.cell) or SVSG."""
-  precision = config.precision if precision is None else precision
-  cfg = config.rssm
-  shared = dict(hidden=cfg.hidden, cell=cfg.cell, layer_norm=cfg.layer_norm, act=cfg.act,
-                min_std=cfg.min_std, update_bias=cfg.update_bias, gate=cfg.gate,
-                precision=precision)
-  if config.dynamics == 'rssm':
-    return rssm.RSSM(deter=cfg.deter, stoch=cfg.stoch, classes=cfg.classes, latent=cfg.latent,
-                     **shared)
-  if config.dynamics == 'svsg':
-    if cfg.latent != 'gaussian':
-      raise ValueError(f'svsg needs rssm.latent gaussian (the paper trains SVSG with Gaussian '
-                       f'latents only), got {cfg.latent!r}')
-    return nets.SVSG(size=config.svsg.size, mask_stop_grad=config.kl.mask_stop_grad, **shared)
-  raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")

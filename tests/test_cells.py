@@ -7,7 +7,8 @@ import tensorflow as tf
 from common import dists
 from common import nets as cells
 from common.synthetic import random_batch
-from dreamerv2_vsg.world_model import WorldModel, make_dynamics
+from common.dynamics import make_dynamics, sparsity_loss
+from dreamerv2_vsg.world_model import WorldModel
 from tests.conftest import make_config
 
 
@@ -55,7 +56,7 @@ def test_bernoulli_kl_matches_hand_computation():
 
 def test_sparsity_loss_is_minimal_at_the_gate_prior():
   grid = np.linspace(0.05, 0.95, 91).astype(np.float32)
-  values = [float(cells.sparsity_loss(tf.fill([2, 3, 8], p), 0.4, 0.0)[1]) for p in grid]
+  values = [float(sparsity_loss(tf.fill([2, 3, 8], p), 0.4, 0.0)[1]) for p in grid]
   assert grid[int(np.argmin(values))] == pytest.approx(0.4, abs=1e-6)
   assert min(values) == pytest.approx(0.0, abs=1e-5)
 
@@ -64,7 +65,7 @@ def test_sparsity_loss_at_initial_gate_probability():
   # Spec h.9: u~ = sigmoid(-1) gives 0.037669 nats per unit; summed over 1024 units and scaled by
   # 0.1.
   probs = tf.fill([4, 5, 1024], float(tf.sigmoid(-1.0)))
-  loss, value = cells.sparsity_loss(probs, 0.4, 0.1)
+  loss, value = sparsity_loss(probs, 0.4, 0.1)
   assert float(value) / 1024 == pytest.approx(0.037669, abs=1e-5)
   assert 0.1 * float(loss) == pytest.approx(3.857, abs=1e-3)
 
@@ -72,7 +73,7 @@ def test_sparsity_loss_at_initial_gate_probability():
 def test_sparsity_loss_below_free_nats_is_constant_without_gradient():
   probs = tf.Variable(tf.fill([3, 4, 2], 0.41))
   with tf.GradientTape() as tape:
-    loss, value = cells.sparsity_loss(probs, 0.4, 0.1)
+    loss, value = sparsity_loss(probs, 0.4, 0.1)
   assert float(value) < 0.1 and float(loss) == pytest.approx(0.1)
   assert float(tf.reduce_sum(tf.abs(tape.gradient(loss, probs)))) == 0.0
 

@@ -5,8 +5,7 @@ import pytest
 import tensorflow as tf
 
 from common import dists
-from common import nets
-from dreamerv2_vsg.world_model import make_dynamics
+from common.dynamics import Dynamics, make_dynamics
 from tests.conftest import METHODS, make_config
 
 tfd = dists.tfd
@@ -124,7 +123,7 @@ def test_svsg_open_gates_take_the_candidate_samples_and_mask_nothing():
   np.testing.assert_array_equal(post['stoch'].numpy(), post['mean'].numpy())    # mode of z_t
   np.testing.assert_array_equal(prior['stoch'].numpy(), prior['mean'].numpy())  # mode of z^_t
   masked = dyn._kl(post, prior)
-  plain = nets.Dynamics._kl(dyn, post, prior)     # the unmasked KL of the same Gaussians
+  plain = Dynamics._kl(dyn, post, prior)     # the unmasked KL of the same Gaussians
   np.testing.assert_allclose(masked.numpy(), plain.numpy(), rtol=1e-6)
 
 
