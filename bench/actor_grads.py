@@ -55,7 +55,7 @@ def load(logdir, config, source, episodes, seed, soft_gates=False):
   from dreamerv2_vsg.agent import Agent
 
   if soft_gates:
-    config = config.update({'rssm.gate': 'soft'})
+    config = config.update({'cell.gate': 'soft'})
   tf.random.set_seed(seed)
   agent = Agent(config, obs_space, act_space, envs.is_discrete(act_space['action']))
   agent.build()

@@ -51,7 +51,7 @@ def main(argv):
   fraction = lambda mask: float(tf.reduce_mean(tf.cast(mask, tf.float32)))
   update = tf.cast(update, tf.float32)
   result = {'logdir': str(args.logdir), 'episodes_from': str(source), 'step': step,
-            'layer_norm': bool(config.rssm.layer_norm),
+            'layer_norm': bool(config.cell.layer_norm),
             'cand_saturated': fraction(tf.abs(cand) > math.tanh(2.0)),
             'deter_saturated': fraction(tf.abs(post['deter']) > 0.95),
             'update_unit_std': float(tf.reduce_mean(tf.math.reduce_std(update, -1))),

@@ -14,6 +14,8 @@ import sys
 
 import ruamel.yaml
 
+from common import choices
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS_PATH = ROOT / 'configs.yaml'
 # Plain and dotted keys; any other key is a regex that sets every flat key it fully matches.
@@ -26,12 +28,19 @@ RENAMED = {
     'gate_scale': 'loss_scales.sparsity (alpha)',
     'rssm.std_act': 'nothing: the std is always 2 sigmoid(x / 2) + rssm.min_std',
     'replay.maxlen': 'nothing: chunks are dataset.length entries',
+    'rssm.cell': 'cell.type', 'rssm.layer_norm': 'cell.layer_norm',
+    'rssm.update_bias': 'cell.update_bias', 'rssm.gate': 'cell.gate',
 }
 # How a run's saved config.yaml from before a rename reads today (Config.load), so old runs resume
 # and evaluate: moved keys keep their value; a retired key goes when its value is what the code now
 # always does (None: any value), and stays otherwise, so resuming names it as a changed setting.
 MOVED = {'gate_prior': 'sparsity.prior', 'gate_free': 'sparsity.free',
-         'gate_scale': 'loss_scales.sparsity'}
+         'gate_scale': 'loss_scales.sparsity', 'rssm.cell': 'cell.type',
+         'rssm.layer_norm': 'cell.layer_norm', 'rssm.update_bias': 'cell.update_bias',
+         'rssm.gate': 'cell.gate'}
+# SVSG read rssm.hidden, act and min_std before it had its own keys: a saved config with an svsg
+# group but without them gives SVSG the values it ran with.
+BORROWED = {'svsg.hidden': 'rssm.hidden', 'svsg.act': 'rssm.act', 'svsg.min_std': 'rssm.min_std'}
 RETIRED = {'rssm.std_act': 'sigmoid2', 'replay.maxlen': None}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
 
@@ -343,30 +352,33 @@ RULES = {
     'steps': _at_least(1), 'train_every': _at_least(1), 'train_steps': _at_least(1),
     'log_every': _at_least(0), 'eval_every': _at_least(0), 'checkpoint_every': _at_least(0),
     'eval_eps': _at_least(1), 'prefill': _at_least(0), 'pretrain': _at_least(0),
-    'precision': _choice('32', '16', 'bf16', 'auto'),
-    'jit': _choice('true', 'false', '1', '0', 'auto'), 'progress_every': _at_least(0),
+    'precision': _choice(*choices.PRECISIONS),
+    'jit': _choice(*choices.JIT), 'progress_every': _at_least(0),
     'env_timeout': _between(0, float('inf'), open_low=True),
     'envs': _at_least(1), 'checkpoint_keep': _at_least(1), 'render_size': _each(_at_least(1)),
     'action_repeat': _at_least(1),
-    'time_limit': _at_least(0), 'clip_rewards': _choice('identity', 'tanh', 'sign'),
+    'time_limit': _at_least(0), 'clip_rewards': _choice(*choices.REWARD_TRANSFORMS),
     'replay.capacity': _at_least(0), 'replay.minlen': _at_least(1),
     'dataset.batch': _at_least(1), 'dataset.length': _at_least(2),
-    'dynamics': _choice('rssm', 'svsg'), 'rssm.latent': _choice('categorical', 'gaussian'),
+    'dynamics': _choice(*choices.DYNAMICS), 'rssm.latent': _choice(*choices.LATENTS),
+    'cell.type': _choice(*choices.CELLS), 'cell.gate': _choice(*choices.GATE_MODES),
     'rssm.deter': _at_least(1), 'rssm.hidden': _at_least(1), 'rssm.stoch': _at_least(1),
     'rssm.classes': _at_least(2), 'rssm.min_std': _at_least(0), 'svsg.size': _at_least(1),
-    'rssm.gate': _choice('sample', 'soft'),
+    'svsg.hidden': _at_least(1), 'svsg.min_std': _at_least(0),
     'sparsity.prior': _between(0, 1, True, True), 'sparsity.free': _at_least(0),
     'encoder.depth': _at_least(1), 'decoder.depth': _at_least(1),
     'mlp_keys': _regex(), 'mlp.layers': _at_least(1), 'mlp.units': _at_least(1),
     'kl.free': _at_least(0), 'kl.balance': _between(0, 1),
     'discount': _between(0, 1, open_low=True), 'discount_lambda': _between(0, 1),
-    'imag_horizon': _at_least(1), 'actor_grad': _choice('dynamics', 'reinforce', 'both', 'auto'),
+    'imag_horizon': _at_least(1), 'actor_grad': _choice(*choices.ACTOR_GRADS),
     'actor_grad_mix': _between(0, 1), 'actor_ent': _at_least(0),
-    'actor.dist': _choice('auto', 'trunc_normal', 'onehot'), 'slow_target_update': _at_least(1),
+    'actor.dist': _choice(*choices.ACTOR_DISTS), 'slow_target_update': _at_least(1),
     'slow_target_fraction': _between(0, 1),
 }
 for _group in ('reward_head', 'discount_head', 'actor', 'critic'):
   RULES.update({f'{_group}.layers': _at_least(0), f'{_group}.units': _at_least(1)})
+  if _group != 'actor':
+    RULES[f'{_group}.dist'] = _choice(*choices.HEAD_DISTS)
 for _group in ('model_opt', 'actor_opt', 'critic_opt'):
   RULES.update({f'{_group}.lr': _between(0, float('inf'), open_low=True),
                 f'{_group}.eps': _at_least(0), f'{_group}.clip': _at_least(0),
@@ -376,12 +388,16 @@ for _group in ('kl', 'sparsity', 'reward', 'discount'):
 
 
 def validate(config, rules=None):
-  """Raises a one-line ConfigError for the first value outside what RULES allows."""
+  """Raises a one-line ConfigError for the first value outside what RULES allows, then for the
+  first broken rule between keys (choices.cross_check: SVSG or a soft gate needs a gated cell)."""
   flat = config.flat
   for key, (check, text) in (RULES if rules is None else rules).items():
     if key in flat and not check(flat[key]):
       value = ','.join(map(str, flat[key])) if isinstance(flat[key], tuple) else flat[key]
       raise ConfigError(f'--{key} {value}: must be {text}')
+  broken = choices.cross_check(flat)
+  if broken:
+    raise ConfigError(broken)
   return config
 
 
@@ -400,12 +416,15 @@ def parse_or_exit(argv=None, configs=None, prog=None):
 
 
 def upgrade(mapping):
-  """A saved config's nested mapping with MOVED keys moved and RETIRED keys dropped (see above);
+  """A saved config's nested mapping with BORROWED keys filled in, MOVED keys moved and RETIRED
+  keys dropped (see above);
   `rssm.discrete` (K classes, or False for Gaussian latents) becomes rssm.latent and
   rssm.classes."""
   if not isinstance(mapping, dict):
     return mapping
   flat = {key: value for key, value in _items(mapping)}
+  if 'svsg.size' in flat and 'svsg.hidden' not in flat:
+    flat.update({new: flat[old] for new, old in BORROWED.items() if old in flat})
   for old, new in MOVED.items():
     if old in flat and new not in flat:
       flat[new] = flat.pop(old)

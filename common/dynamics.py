@@ -11,14 +11,14 @@ in the compute dtype, distribution statistics and gate probabilities in float32.
 import keras
 import tensorflow as tf
 
+from common import choices
 from common import dists
 from common import nets
 from common import tfutils
 
 sg = tf.stop_gradient
 
-# The RSSM's stochastic latents: DreamerV2's categoricals, or DreamerV1's diagonal Gaussian.
-LATENTS = ('categorical', 'gaussian')
+LATENTS = choices.LATENTS
 
 # Distribution statistics: what KL balancing stops. Samples, recurrent states and gates are never
 # stopped there, so SVSG's masked KL trains the gate through both balanced terms (spec c.3).
@@ -223,7 +223,7 @@ class SVSG(Dynamics):
     self._img_in = self._dense(hidden, act, 'img_in')       # i_t from [s_{t-1}, a_{t-1}] (spec c.2)
     self._cell = nets.make_cell(cell, size, layer_norm, update_bias, precision, gate)
     if not self._cell.gated:
-      raise ValueError(f'svsg needs a gated rssm.cell (one of {nets.gated_cells()}), got {cell!r}')
+      raise ValueError(f'svsg needs a gated cell.type (one of {nets.gated_cells()}), got {cell!r}')
     self._img_out = self._dense(hidden, act, 'img_out')     # f_prior
     self._img_stats = self._dense(2 * size, name='img_stats')
     self._obs_out = self._dense(hidden, act, 'obs_out')     # f_post
@@ -275,18 +275,20 @@ class SVSG(Dynamics):
 
 
 def make_dynamics(config, precision=None):
-  """The dynamics model a config asks for: the RSSM (with rssm.cell) or SVSG."""
+  """The dynamics model a config asks for: the RSSM or SVSG, stepping the cell of `config.cell`."""
   precision = config.precision if precision is None else precision
-  cfg = config.rssm
-  shared = dict(hidden=cfg.hidden, cell=cfg.cell, layer_norm=cfg.layer_norm, act=cfg.act,
-                min_std=cfg.min_std, update_bias=cfg.update_bias, gate=cfg.gate,
-                precision=precision)
+  cell = config.cell
+  cell = dict(cell=cell.type, layer_norm=cell.layer_norm, update_bias=cell.update_bias,
+              gate=cell.gate, precision=precision)
   if config.dynamics == 'rssm':
-    return RSSM(deter=cfg.deter, stoch=cfg.stoch, classes=cfg.classes, latent=cfg.latent,
-                     **shared)
+    cfg = config.rssm
+    return RSSM(deter=cfg.deter, hidden=cfg.hidden, stoch=cfg.stoch, classes=cfg.classes,
+                latent=cfg.latent, act=cfg.act, min_std=cfg.min_std, **cell)
   if config.dynamics == 'svsg':
-    if cfg.latent != 'gaussian':
+    if config.rssm.latent != 'gaussian':
       raise ValueError(f'svsg needs rssm.latent gaussian (the paper trains SVSG with Gaussian '
-                       f'latents only), got {cfg.latent!r}')
-    return SVSG(size=config.svsg.size, mask_stop_grad=config.kl.mask_stop_grad, **shared)
-  raise ValueError(f"dynamics must be 'rssm' or 'svsg', got {config.dynamics!r}")
+                       f'latents only), got {config.rssm.latent!r}')
+    cfg = config.svsg
+    return SVSG(size=cfg.size, hidden=cfg.hidden, act=cfg.act, min_std=cfg.min_std,
+                mask_stop_grad=config.kl.mask_stop_grad, **cell)
+  raise ValueError(f'dynamics must be one of {choices.DYNAMICS}, got {config.dynamics!r}')

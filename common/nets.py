@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from common import choices
 from common import dists
 from common import tfutils
 
@@ -253,7 +254,7 @@ class VSGCell(GRUCell):
     """Returns (candidate, gate u, gate probability u~) for Eq. 2 and Eq. 7."""
     cand, update = self.candidate(inputs, state)
     gate_prob = tf.sigmoid(tf.cast(update, tf.float32))  # Eq. 2: u~_t = sigma(W_u [h, i] + b_u)
-    if self.soft:      # [Ours] ablation (rssm.gate soft): u_t = u~_t, the gate without its noise
+    if self.soft:      # [Ours] ablation (cell.gate soft): u_t = u~_t, the gate without its noise
       gate = gate_prob
     else:
       gate = dists.sample_bernoulli(gate_prob)  # Eq. 2: u_t ~ Bernoulli(u~_t), straight-through
@@ -272,7 +273,7 @@ def mix(gate, new, old):
 CELLS = {'gru': GRUCell, 'vsg': VSGCell}
 
 
-GATE_MODES = ('sample', 'soft')
+GATE_MODES = choices.GATE_MODES
 
 
 def gated_cells():
@@ -283,14 +284,14 @@ def gated_cells():
 def make_cell(kind, size, layer_norm=False, update_bias=-1.0, precision=32, gate='sample'):
   """A cell of CELLS; `gate` ('sample' as in Eq. 2, or 'soft') applies to gated cells only."""
   if kind not in CELLS:
-    raise ValueError(f"rssm.cell must be one of {sorted(CELLS)}, got {kind!r}")
+    raise ValueError(f"cell.type must be one of {sorted(CELLS)}, got {kind!r}")
   if gate not in GATE_MODES:
-    raise ValueError(f"rssm.gate must be one of {GATE_MODES}, got {gate!r}")
+    raise ValueError(f"cell.gate must be one of {GATE_MODES}, got {gate!r}")
   extra = {}
   if CELLS[kind].gated:
     extra['soft'] = gate == 'soft'
   elif gate != 'sample':
-    raise ValueError(f"rssm.gate {gate!r} needs a gated rssm.cell (one of {gated_cells()}), "
+    raise ValueError(f"cell.gate {gate!r} needs a gated cell.type (one of {gated_cells()}), "
                      f"got {kind!r}")
   return CELLS[kind](size, layer_norm=layer_norm, update_bias=update_bias, precision=precision,
                      **extra)

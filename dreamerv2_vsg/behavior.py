@@ -8,6 +8,7 @@ up.
 
 import tensorflow as tf
 
+from common import choices
 from common import nets
 from common import tfutils
 
@@ -45,8 +46,8 @@ class ActorCritic(tfutils.Module):
     grad = config.actor_grad
     if grad == 'auto':
       grad = 'reinforce' if discrete else 'dynamics'
-    if grad not in ('dynamics', 'reinforce', 'both'):
-      raise ValueError(f"actor_grad must be dynamics, reinforce, both or auto, got {grad!r}")
+    if grad not in choices.ACTOR_GRADS or grad == 'auto':
+      raise ValueError(f'actor_grad must be one of {choices.ACTOR_GRADS}, got {grad!r}')
     self._grad = grad
 
   def build(self, feat_size, dtype):

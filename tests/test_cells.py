@@ -143,15 +143,15 @@ def test_soft_gate_is_the_gate_probability_with_its_gradient():
 
 def test_gate_option_is_checked():
   with pytest.raises(ValueError,
-                     match=r"rssm.gate must be one of \('sample', 'soft'\), got 'hard'"):
+                     match=r"cell.gate must be one of \('sample', 'soft'\), got 'hard'"):
     cells.make_cell('vsg', 4, False, -1.0, 32, gate='hard')
-  with pytest.raises(ValueError, match=r"rssm.gate 'soft' needs a gated rssm.cell \(one of "
+  with pytest.raises(ValueError, match=r"cell.gate 'soft' needs a gated cell.type \(one of "
                                        r"\['vsg'\]\), got 'gru'"):
     cells.make_cell('gru', 4, False, -1.0, 32, gate='soft')
 
 
 def test_unknown_cell_names_the_valid_ones():
-  with pytest.raises(ValueError, match=r"rssm.cell must be one of \['gru', 'vsg'\], got 'lstm'"):
+  with pytest.raises(ValueError, match=r"cell.type must be one of \['gru', 'vsg'\], got 'lstm'"):
     cells.make_cell('lstm', 4, False, -1.0, 32)
 
 
@@ -166,10 +166,20 @@ def test_a_new_gated_cell_needs_only_its_class_and_a_cells_entry(method, monkeyp
       return cand, tf.cast(dists.sample_bernoulli(prob), cand.dtype), prob
 
   monkeypatch.setitem(cells.CELLS, 'coin', CoinCell)
-  model = WorldModel(make_config(method, rssm__cell='coin'))
+  model = WorldModel(make_config(method, cell__type='coin'))
   _, post, metrics = model.loss(random_batch())
   assert model.dynamics.gated and {'gate', 'gate_prob'} <= set(post)
   assert float(metrics['gate_prob']) == 0.5 and float(metrics['sparsity_loss']) > 0
   with pytest.raises(ValueError,
-                     match=r"svsg needs a gated rssm.cell \(one of \['coin', 'vsg'\]\)"):
-    make_dynamics(make_config('svsg', rssm__cell='gru'))
+                     match=r"svsg needs a gated cell.type \(one of \['coin', 'vsg'\]\)"):
+    make_dynamics(make_config('svsg', cell__type='gru'))
+
+
+def test_the_vocabulary_names_what_each_registry_holds():
+  from common import choices, tfutils
+  from dreamerv2_vsg import world_model
+  assert {name: cell.gated for name, cell in cells.CELLS.items()} == choices.CELLS
+  assert cells.GATE_MODES == choices.GATE_MODES
+  assert sorted(world_model.REWARD_TRANSFORMS) == sorted(choices.REWARD_TRANSFORMS)
+  assert sorted([*map(str, tfutils.PRECISIONS), 'auto']) == sorted(choices.PRECISIONS)
+  assert set(cells.MLP.DISTS) == set(choices.HEAD_DISTS) | set(choices.ACTOR_DISTS) - {'auto'}

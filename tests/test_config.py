@@ -1,5 +1,6 @@
 """Tests of common/config.py on the real configs.yaml and on small YAML files (no TensorFlow)."""
 
+import json
 import textwrap
 
 import pytest
@@ -19,7 +20,7 @@ defaults:
   sizes: [64, 64]
   heads: [decoder, reward]
   empty: []
-  rssm: {deter: 8, stoch: 4, act: elu, cell: gru}
+  rssm: {deter: 8, stoch: 4, act: elu, latent: categorical}
   encoder: {depth: 32, act: elu}
   model_opt: {lr: 3.0e-4, eps: 1.0e-5, clip: 100.0, wd: 0.0}
   actor_opt: {lr: 8.0e-5, eps: 1.0e-5, clip: 100.0, wd: 0.0}
@@ -83,7 +84,7 @@ def test_later_config_wins(small):
 
 def test_partial_nested_dict_keeps_siblings(small):
   config = parse(['--configs', 'first', 'partial'], small)
-  assert config.rssm.deter == 16 and config.rssm.stoch == 4 and config.rssm.cell == 'gru'
+  assert config.rssm.deter == 16 and config.rssm.stoch == 4 and config.rssm.latent == 'categorical'
   assert config.model_opt.lr == 1e-4 and config.model_opt.wd == 1e-6
   assert config.model_opt.eps == 1e-5 and config.model_opt.clip == 100.0
 
@@ -213,7 +214,7 @@ def test_unknown_config_name():
 def test_unknown_dotted_key_suggests_and_lists_group():
   message = error(['--rssm.detr', '512'], REAL)
   assert message.startswith('unknown flag --rssm.detr; did you mean --rssm.deter?')
-  assert '(valid keys under rssm: rssm.act, rssm.cell,' in message
+  assert '(valid keys under rssm: rssm.act, rssm.classes,' in message
 
 
 def test_unknown_plain_key_lists_top_level_keys():
@@ -313,7 +314,7 @@ def test_default_path_is_the_repo_root(tmp_path, monkeypatch):
 
 def test_dmc_vsg():
   config = parse(['--configs', 'dmc', 'vsg'])
-  assert config.method == 'vsg' and config.rssm.cell == 'vsg' and config.rssm.layer_norm is False
+  assert config.method == 'vsg' and config.cell.type == 'vsg' and config.cell.layer_norm is False
   assert (config.sparsity.prior == 0.4 and config.loss_scales.sparsity == 0.1
           and config.dataset.batch == 50)
 
@@ -357,9 +358,54 @@ def test_renamed_key_says_what_replaced_it():
     parse(['--configs', 'old'], {**REAL, 'old': {'gate_scale': 0.2}})
 
 
+def test_the_cells_keys_moved_from_rssm_say_where():
+  with pytest.raises(ConfigError, match=r'^flag --rssm.gate was replaced by cell.gate$'):
+    parse(['--rssm.gate', 'soft'])
+  with pytest.raises(ConfigError, match=r'^flag --rssm.cell was replaced by cell.type$'):
+    parse(['--rssm.cell', 'vsg'])
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--configs', 'svsg', '--cell.type', 'gru'],
+     "--dynamics svsg needs a gated --cell.type (one of ['vsg']), got 'gru'"),
+    (['--configs', 'svsg', '--rssm.latent', 'categorical'],
+     "--dynamics svsg needs --rssm.latent gaussian"),
+    (['--configs', 'dreamerv2', '--cell.gate', 'soft'],
+     "--cell.gate soft needs a gated --cell.type (one of ['vsg']), got 'gru'"),
+])
+def test_rules_between_keys_are_checked_at_parse_time(argv, message, capsys):
+  with pytest.raises(SystemExit) as info:
+    parse_or_exit(argv)
+  assert info.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and err.startswith(f'error: {message}'), err
+
+
+@pytest.mark.parametrize('argv', [['--configs', 'svsg'],
+                                  ['--configs', 'vsg', '--cell.gate', 'soft'],
+                                  ['--configs', 'svsg', '--cell.gate', 'soft']])
+def test_gated_cells_pass_the_rules_between_keys(argv):
+  assert parse_or_exit(argv).cell.type == 'vsg'
+
+
+def test_svsg_reads_its_own_keys_and_old_runs_get_the_ones_it_borrowed(tmp_path):
+  config = parse(['--configs', 'svsg', 'cpu'])
+  assert (config.svsg.size, config.svsg.hidden, config.svsg.act) == (200, 200, 'elu')
+  old = config.to_dict()
+  cell = old.pop('cell')
+  old['rssm'].update(cell=cell.pop('type'), **cell)
+  old['svsg'] = {'size': 200}
+  old['rssm']['hidden'] = 300           # what SVSG ran with, before svsg.hidden existed
+  path = tmp_path / 'config.yaml'
+  path.write_text(json.dumps(old))     # YAML is a superset of JSON
+  loaded = Config.load(path)
+  assert loaded.svsg.hidden == 300 and loaded.cell.type == 'vsg' and 'rssm.cell' not in loaded.flat
+  assert loaded.cell.layer_norm is False and loaded.cell.gate == 'sample'
+
+
 def test_cpu_config_keeps_the_dmc_agent_structure():
   config = parse(['--configs', 'dmc', 'vsg', 'cpu'])
-  assert (config.rssm.cell, config.rssm.latent, config.imag_horizon, config.train_every) == (
+  assert (config.cell.type, config.rssm.latent, config.imag_horizon, config.train_every) == (
       'vsg', 'categorical', 15, 5)
   assert (config.dataset.batch, config.dataset.length, config.eval_every) == (16, 50, 5000)
 

@@ -38,7 +38,7 @@ def _expected_shapes(config):
   else:
     shapes.update(stoch=[rssm.stoch], mean=[rssm.stoch], std=[rssm.stoch])
     feat = rssm.stoch + rssm.deter
-  if rssm.cell == 'vsg':
+  if config.cell.type == 'vsg':
     shapes.update(gate=[rssm.deter], gate_prob=[rssm.deter])
   return shapes, feat
 
@@ -89,7 +89,7 @@ def test_is_first_starts_from_the_zero_state_and_zero_action(method):
 
 @pytest.mark.parametrize('method', ['vsg', 'vsg_gaussian', 'svsg'])
 def test_closed_gates_copy_the_previous_state_exactly(method):
-  config, dyn = _model(method, rssm__update_bias=-1e4)
+  config, dyn = _model(method, cell__update_bias=-1e4)
   embed, action, is_first = _inputs()
   post, prior = dyn.observe(embed, action, is_first)
   assert float(tf.reduce_max(post['gate'])) == 0.0
@@ -102,7 +102,7 @@ def test_closed_gates_copy_the_previous_state_exactly(method):
 
 
 def test_svsg_masked_kl_is_zero_with_closed_gates_and_gives_no_gradient():
-  config, dyn = _model('svsg', rssm__update_bias=-1e4)
+  config, dyn = _model('svsg', cell__update_bias=-1e4)
   embed, action, is_first = _inputs()
   dyn.observe(embed, action, is_first)
   variables = dyn.trainable_variables
@@ -116,7 +116,7 @@ def test_svsg_masked_kl_is_zero_with_closed_gates_and_gives_no_gradient():
 
 
 def test_svsg_open_gates_take_the_candidate_samples_and_mask_nothing():
-  config, dyn = _model('svsg', rssm__update_bias=1e4)
+  config, dyn = _model('svsg', cell__update_bias=1e4)
   embed, action, is_first = _inputs()
   post, prior = dyn.observe(embed, action, is_first, sample=False)
   np.testing.assert_array_equal(post['gate'].numpy(), 1.0)

@@ -75,12 +75,12 @@ def test_resuming_with_settings_that_break_the_run_is_refused_before_writing(
   assert (tmp_path / 'config.yaml').read_bytes() == before
 
 
-def test_a_setting_refused_when_the_model_is_built_leaves_no_config_to_block_the_fix(tmp_path):
+def test_a_rule_between_keys_is_checked_before_anything_is_written(tmp_path):
   bad = subprocess.run([sys.executable, 'train.py', '--logdir', str(tmp_path), *RUN,
-                        '--rssm.gate', 'soft'], cwd=ROOT, capture_output=True, text=True,
+                        '--cell.gate', 'soft'], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
   assert bad.returncode == 2
-  one_line(bad.stderr, "rssm.gate 'soft' needs a gated rssm.cell (one of ['vsg']), got 'gru'")
+  one_line(bad.stderr, "--cell.gate soft needs a gated --cell.type (one of ['vsg']), got 'gru'")
   assert not (tmp_path / 'config.yaml').exists()
   fixed = configlib.parse([*RUN, '--logdir', str(tmp_path)])
   assert train.check_resume(tmp_path, fixed) == ''
@@ -103,7 +103,9 @@ def test_harmless_changes_are_allowed_and_said(tmp_path):
 
 def test_a_run_saved_before_keys_were_renamed_or_added_resumes(tmp_path):
   """config.yaml of older code: gate_* keys (now sparsity.* and loss_scales.sparsity), the retired
-  rssm.std_act and replay.maxlen, rssm.discrete, and no env_timeout (added later)."""
+  rssm.std_act and replay.maxlen, rssm.discrete, the cell's keys under rssm (now cell.*, cell.type
+  was rssm.cell), svsg without the hidden, act and min_std it took from rssm, and no env_timeout
+  (added later)."""
   config = saved_run(tmp_path, '--configs', 'dmc', 'vsg', 'debug')
   old = config.to_dict()
   old['gate_prior'], old['gate_free'] = old['sparsity'].pop('prior'), old['sparsity'].pop('free')
@@ -111,6 +113,9 @@ def test_a_run_saved_before_keys_were_renamed_or_added_resumes(tmp_path):
   old['rssm']['std_act'], old['replay']['maxlen'] = 'sigmoid2', 50
   old['rssm']['discrete'] = old['rssm'].pop('classes')
   del old['rssm']['latent'], old['env_timeout']
+  cell = old.pop('cell')
+  old['rssm'].update(cell=cell.pop('type'), **cell)
+  old['svsg'] = {'size': old['svsg']['size']}
   files.write_atomic(tmp_path / 'config.yaml', lambda f: f.write(json.dumps(old).encode()))
   upgraded = configlib.Config.load(tmp_path / 'config.yaml').flat
   assert upgraded == {key: value for key, value in config.flat.items() if key != 'env_timeout'}
@@ -135,7 +140,7 @@ def test_a_run_saved_before_keys_were_renamed_or_added_resumes(tmp_path):
     ('render_size', '0,0', '--render_size 0,0: must be a list of values >= 1'),
     ('replay.capacity', '-1', '--replay.capacity -1: must be >= 0'),
     ('steps', '-5', '--steps -5: must be >= 1'),
-    ('rssm.gate', 'hard', '--rssm.gate hard: must be one of sample, soft'),
+    ('cell.gate', 'hard', '--cell.gate hard: must be one of sample, soft'),
 ])
 def test_values_that_cannot_work_are_one_line_at_parse_time(flag, value, message, capsys):
   with pytest.raises(SystemExit) as exit_info:
