@@ -301,20 +301,65 @@ def parse(argv, configs=None):
   return Config(_override(compose(names, configs)._flat, flags, _Origin('flag'), cli=True))
 
 
+def key_notes(path=CONFIGS_PATH):
+  """{dotted key: its comment in the `defaults` of configs.yaml}, comment lines that continue it
+  joined on; a group written on one line (`replay: {...}  # ...`) has its note under its name."""
+  notes, groups, last, inside = {}, [], None, False
+  for line in pathlib.Path(path).read_text().splitlines():
+    if not inside:
+      inside = line.startswith('defaults:')
+      continue
+    if line.strip() and not line[0].isspace():
+      break                                         # the next named config
+    body = line.lstrip()
+    indent = len(line) - len(body)
+    if not body:
+      continue
+    if body.startswith('#'):                        # a continuation, or a heading (`# Run`)
+      if last and indent > last[1] + 4:
+        notes[last[0]] = f"{notes[last[0]]} {body.lstrip('#').strip()}".strip()
+      else:
+        last = None
+      continue
+    key, _, rest = body.partition(':')
+    groups = [(i, k) for i, k in groups if i < indent]
+    name = '.'.join([k for _, k in groups] + [key.strip()])
+    value, _, note = rest.partition(' #')
+    if not value.strip():
+      groups.append((indent, key.strip()))          # a block mapping: its keys follow
+    notes[name], last = note.strip(), (name, indent)
+  return notes
+
+
 def usage(argv=(), configs=None, prog=None):
-  """Help text: every flat key with its value (after any --configs in argv) and its type."""
+  """Help text: every flat key with its value (after any --configs in argv), its type and its note
+  from configs.yaml (a group's note beside its first key)."""
   configs = load_configs() if configs is None else configs
   flat = compose(_split([a for a in argv if a not in ('-h', '--help')])[0], configs)._flat
+  notes = key_notes() if configs_are_default(configs) else {}
   width = max(map(len, flat)) + 2
   lines = [f'usage: {prog or pathlib.Path(sys.argv[0]).name} [--configs NAME [NAME ...]] '
            '[--KEY VALUE ...]',
            f'configs: {", ".join(configs)}',
            r'keys may be dotted (--rssm.deter 512) or regexes (--.*\.act relu); '
            'lists take a b or a,b']
+  noted = set()
   for key, value in flat.items():
     shown = ','.join(map(str, value)) if isinstance(value, tuple) else value
-    lines.append(f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})')
+    group = key.rpartition('.')[0]
+    note = notes.get(key) or (notes.get(group) if group not in noted else '')
+    noted.add(group)
+    line = f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})'
+    lines.append(f'{line}  {note}' if note else line)
   return '\n'.join(lines)
+
+
+def configs_are_default(configs):
+  """Whether `configs` are those of configs.yaml (whose comments are the keys' notes)."""
+  try:
+    return configs == load_configs()
+  except (OSError, ConfigError):
+    return False
 
 
 def _at_least(low):

@@ -251,6 +251,17 @@ def test_parse_or_exit_help(capsys):
   assert any(line.split()[:3] == ['--rssm.deter', '32', '(int)'] for line in out.splitlines())
 
 
+def test_help_explains_each_key_from_the_comments_of_configs_yaml(capsys):
+  with pytest.raises(SystemExit):
+    parse_or_exit(['--configs', 'dmc', 'vsg', '--help'], prog='train.py')
+  lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+           if line.startswith('  --')}
+  assert 'kappa' in lines['--sparsity.prior']                   # a one-line group's note
+  assert 'sparse gated cell of Eq. 2' in lines['--cell.type']     # a key of a block group
+  assert lines['--precision'].endswith('16 and bf16 keep variables and losses in float32')
+  assert lines['--seed'].endswith('(int)')                         # no comment, no note
+
+
 def test_parse_or_exit_returns_config():
   assert parse_or_exit(['--seed', '4']).seed == 4
 
