@@ -41,7 +41,7 @@ def main(argv):
   import numpy as np
   from common.logger import Logger
   from common.synthetic import random_batch
-  from dreamerv2_vsg.agent import Agent, gate_picture
+  from dreamerv2_vsg.agent import Agent
 
   size = tuple(config.render_size)
   agent = Agent(config, {'image': gymnasium.spaces.Box(0, 255, size + (3,), np.uint8)},
@@ -57,11 +57,7 @@ def main(argv):
       logger.write()
 
     def gates():
-      report = agent.gate_report(data)
-      logger.histogram('gate_unit_open_rate', report['unit_open_rate'])
-      logger.image('gate_units_time', gate_picture(report['units_time']))
-      logger.scalar('gate_always_closed', report['always_closed'])
-      logger.scalar('gate_prob_time_std', report['prob_time_std'])
+      logger.summaries(agent.summaries(data, openl=False))
       logger.write()
 
     result['policy_video_s'] = median_time(video, args.repeats)

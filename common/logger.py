@@ -58,17 +58,26 @@ class Logger:
     total[1] += 1
 
   def add(self, mapping, prefix=None):
-    """Scalars, and videos as arrays (T, H, W, C) or (B, T, H, W, C); names become prefix_name."""
+    """Scalars, and videos as arrays (T, H, W, C) or (B, T, H, W, C); names become prefix_name.
+    Anything else is refused: a metrics dict holding a vector is a bug."""
     for name, value in dict(mapping).items():
       name = f'{prefix}_{name}' if prefix else str(name)
       value = np.asarray(value)
-      if value.ndim == 0:
-        self.scalar(name, value)
-      elif value.ndim in (4, 5):
-        self.video(name, value)
-      else:
+      if value.ndim not in (0, 4, 5):
         raise ValueError(f'Logger: {name} has shape {value.shape}; expected a scalar or a video '
                          '(T, H, W, C) or (B, T, H, W, C)')
+      self.summaries({name: value})
+
+  def summaries(self, mapping):
+    """Each value by its rank: a scalar (0), a histogram of values (1), a picture (H, W, C) (3),
+    a video (T, H, W, C) or a batch of them (4, 5)."""
+    for name, value in dict(mapping).items():
+      value = np.asarray(value)
+      write = {0: self.scalar, 1: self.histogram, 3: self.image}.get(value.ndim, self.video)
+      if value.ndim not in (0, 1, 3, 4, 5):
+        raise ValueError(f'Logger: {name} has shape {value.shape}; expected rank 0 (scalar), 1 '
+                         '(histogram), 3 (picture) or 4, 5 (video)')
+      write(name, value)
 
   def video(self, name, frames):
     """Frames (T, H, W, C), uint8 or float in [0, 1]; a batch (B, T, H, W, C) is tiled horizontally.

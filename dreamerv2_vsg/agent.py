@@ -92,6 +92,19 @@ class Agent(tfutils.Module):
     report = self._gate_report(tensors(data))
     return {k: v.numpy() for k, v in report.items()}
 
+  def summaries(self, data, prefix='train', openl=True):
+    """What the logger shows of the model on a batch, by name (the logger writes each by its rank):
+    the open-loop video `PREFIX_openl` (unless not `openl`), and for a gated model what its gates
+    did (gate_report)."""
+    out = {f'{prefix}_openl': self.report(data)} if openl else {}
+    gates = self.gate_report(data)
+    if gates is not None:
+      out.update(gate_unit_open_rate=gates['unit_open_rate'],
+                 gate_units_time=gate_picture(gates['units_time']),
+                 gate_always_closed=gates['always_closed'],
+                 gate_prob_time_std=gates['prob_time_std'])
+    return out
+
   def openl_errors(self, data):
     """WorldModel.openl_errors as numpy arrays."""
     self.build()

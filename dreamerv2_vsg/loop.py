@@ -33,9 +33,9 @@ from common import rundir
 from common import tfutils
 from common.driver import Driver
 from common.logger import Logger
-from common.progress import Progress, duration
+from common.progress import Progress, Timings, duration
 from common.replay import Replay
-from dreamerv2_vsg.agent import Agent, gate_picture, random_actions
+from dreamerv2_vsg.agent import Agent, random_actions
 
 
 class Diverged(RuntimeError):
@@ -72,16 +72,17 @@ class Loop:
   """One run of the agent on config.task in config.logdir.
 
   make_envs(mode) -> a list of envs (or an envs.Batch) replaces envs.make_batch, e.g. for an env
-  built in this process. `seconds` holds the wall time spent collecting (policy, envs and updates
-  together), in updates, in the policy and in evaluations; `counts` the env steps collected, the
-  updates and the evaluations. From them come the progress lines and their ETA.
+  built in this process. `timings` (progress.Timings; `seconds` and `counts` are its counters)
+  holds what this process measured; from it come the progress lines, their ETA and done.json's
+  timing.
   """
 
   def __init__(self, config, make_envs=None):
     self.config = config
     self.logdir = pathlib.Path(config.logdir).expanduser()
     self.repeat = config.action_repeat
-    self.seconds, self.counts = collections.Counter(), collections.Counter()
+    self.timings = Timings()
+    self.seconds, self.counts = self.timings.seconds, self.timings.counts
     self.progress = Progress(config.steps, config.progress_every)
     make_envs = make_envs or (
         lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
@@ -342,41 +343,16 @@ class Loop:
     self._tick()
 
   def eta(self):
-    """(seconds to `steps`, whether it is a lower bound): the remaining env steps at the measured
-    seconds per env step of collection, plus their updates and evaluations at the measured
-    seconds per update and per evaluation. A lower bound while no update has been timed."""
-    config, seconds, counts = self.config, self.seconds, self.counts
+    """(seconds to `steps`, whether it is a lower bound): the remaining env steps, their updates
+    and their evaluations at the speeds measured so far (progress.Timings)."""
+    config = self.config
     remaining = max(0, config.steps - self.step)
-    # The first update traces the training step: it is left out once there are others.
-    per_update = (seconds['update'] - seconds['first_update']) / (counts['update'] - 1) if (
-        counts['update'] > 1) else seconds['update']
-    per_step = self._per_env_step()
     updates = remaining / (config.train_every * self.repeat) * config.train_steps
     evals = remaining / config.eval_every if config.eval_every else 0
-    per_eval = seconds['eval'] / counts['eval'] if counts['eval'] else 0.0
-    return remaining * per_step + updates * per_update + evals * per_eval, not counts['update']
-
-  def _per_env_step(self, mode=None):
-    """Seconds per collected env step (envs and policy, without updates) in `mode`; by default
-    with the training policy once it has run, else the random prefill's."""
-    seconds, counts = self.seconds, self.counts
-    mode = mode or ('train' if counts['collected/train'] else 'random')
-    return seconds[f'collect/{mode}'] / counts[f'collected/{mode}'] if (
-        counts[f'collected/{mode}']) else 0.0
+    return self.timings.eta(remaining, updates, evals)
 
   def timing(self):
-    """This process's measured speeds (the ETA's inputs): seconds per collected env step with the
-    training policy and in the random prefill, per update (the first, which traces, apart) and per
-    evaluation."""
-    seconds, counts = self.seconds, self.counts
-    timed = counts['update'] - 1
-    return {
-        'per_env_step': self._per_env_step('train') or None,
-        'per_prefill_step': self._per_env_step('random') or None,
-        'per_update': (seconds['update'] - seconds['first_update']) / timed if timed > 0 else None,
-        'first_update': seconds['first_update'], 'updates': counts['update'],
-        'per_eval': seconds['eval'] / counts['eval'] if counts['eval'] else None,
-        'collected': counts['collected']}
+    return self.timings.timing()
 
   def _tick(self, detail=''):
     eta, lower = self.eta()
@@ -394,14 +370,7 @@ class Loop:
     if self._should_log(self.step):
       self.logger.add({key: np.mean(values) for key, values in self._metrics.items()})
       self._metrics.clear()
-      batch = next(self._dataset)
-      self.logger.video('train_openl', self.agent.report(batch))
-      gates = self.agent.gate_report(batch)
-      if gates is not None:  # what the sparse gates did (VSG, SVSG)
-        self.logger.histogram('gate_unit_open_rate', gates['unit_open_rate'])
-        self.logger.image('gate_units_time', gate_picture(gates['units_time']))
-        self.logger.scalar('gate_always_closed', gates['always_closed'])
-        self.logger.scalar('gate_prob_time_std', gates['prob_time_std'])
+      self.logger.summaries(self.agent.summaries(next(self._dataset)))
       self.logger.write(fps=True)
 
   def _log_episode(self, mode):

@@ -139,3 +139,14 @@ def test_tensorboard_gets_pictures_and_histograms(tmp_path):
   histo = seen['rates'].histo
   assert (histo.min, histo.max, histo.num, histo.sum) == (0.0, 1.0, 4, 1.5)
   assert sum(histo.bucket) == 4 and histo.bucket_limit[-1] == 1.0
+
+
+def test_summaries_are_written_by_their_rank(tmp_path):
+  logger = Logger(tmp_path, outputs=LOCAL)
+  logger.summaries({'loss': 2.0, 'rates': np.linspace(0, 1, 5), 'picture': np.zeros((4, 6, 1)),
+                    'clip': np.zeros((3, 4, 6, 3))})
+  assert logger._scalars == {'loss': [2.0, 1]}
+  assert list(logger._histograms['rates']) == [0.0, 0.25, 0.5, 0.75, 1.0]
+  assert logger._videos['picture'].shape == (1, 4, 6, 1) and logger._videos['clip'].shape[0] == 3
+  with pytest.raises(ValueError, match=r'grid has shape \(2, 2\); expected rank 0'):
+    logger.summaries({'grid': np.zeros((2, 2))})
