@@ -45,7 +45,6 @@ import json
 import math
 import pathlib
 import re
-import sys
 import time
 
 import numpy as np

@@ -156,7 +156,7 @@ def main(argv=None):
   if args.dry_run or not todo:
     return 0
   results.update(execute(args, todo))
-  print(f'\n| task | method | seed | result | detail |\n|---|---|---|---|---|')
+  print('\n| task | method | seed | result | detail |\n|---|---|---|---|---|')
   for run, _ in runs:
     status, detail = results[run]
     print(f'| {run.task} | {run.method} | {run.seed} | {status} | {detail} |')

@@ -175,7 +175,7 @@ def check_merges(records):
       warn(f'{task} {method} ({source}): one curve from {len(inputs)} inputs, '
            + ' and '.join(inputs) + (f'; both use seed {", ".join(reused)}: counted as separate '
                                      'seeds' if reused else '')
-           + f'; label one (LABEL=DIR) to keep them apart')
+           + '; label one (LABEL=DIR) to keep them apart')
       for record in group:
         if record['seed'] in reused:
           record = dict(record, seed=f"{order[record['input']]}_{record['seed']}")

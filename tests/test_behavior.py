@@ -109,6 +109,7 @@ def test_agent_full_step_and_policy():
   assert 0.0 <= video.min() and video.max() <= 1.0
 
 
+@pytest.mark.slow  # ten whole agent steps (every method at 16 and bf16)
 @pytest.mark.parametrize('precision', ['16', 'bf16'])
 @pytest.mark.parametrize('method', METHODS)
 def test_agent_step_and_policy_at_mixed_precision(method, precision):

@@ -10,6 +10,8 @@ from common import budget
 from common import config as configlib
 from tests import helpers
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 ROOT = helpers.ROOT
 
 

@@ -152,6 +152,7 @@ def test_seeds_reproduce_and_batch_steps_in_parallel():
     assert len(batch.step([{'action': np.zeros(1, np.float32)}] * 2)) == 2
 
 
+@pytest.mark.slow  # a child process that imports TensorFlow and renders
 def test_tensorflow_parent_renders_in_worker_without_tensorflow(tmp_path):
   pytest.importorskip('tensorflow')
   # A script that imports TF at top level with no __main__ guard, as train.py might: the worker must

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from tests import helpers
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 # 40 agent steps per episode at action repeat 2; progress lines every 2 s.
 RUN = ['--configs', 'dmc', 'vsg', 'debug', '--task', 'dmc_cartpole_balance', '--time_limit', '80',
        '--prefill', '160', '--eval_every', '400', '--log_every', '200', '--steps', '600',

@@ -17,6 +17,8 @@ from common import files
 from envs.parallel import Worker, WorkerError
 from tests import helpers
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 ROOT = helpers.ROOT
 # Debug runs with 40 agent steps per episode (action repeat 2) and a checkpoint every 200 env steps.
 RUN = ['--configs', 'dmc', 'dreamerv2', 'debug', '--task', 'dmc_cartpole_balance', '--time_limit',

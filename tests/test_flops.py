@@ -139,6 +139,7 @@ def test_peaks_are_positive_rates():
   assert set(peak) == {'matmul_gflops', 'conv_gflops'} and min(peak.values()) > 0
 
 
+@pytest.mark.slow  # the benchmark in a child process
 def test_train_step_benchmark_prints_flops_and_breakdown():
   import json
   done = python('-m', 'bench.train_step', '--configs', 'dmc', 'vsg', 'debug', '--steps', '1',

@@ -8,10 +8,13 @@ returns, actor loss) sends it the wrong way or nowhere.
 
 import gymnasium
 import numpy as np
+import pytest
 
 import envs
 from dreamerv2_vsg.loop import Loop
 from tests.conftest import make_config
+
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
 
 
 class Bandit(gymnasium.Env):

@@ -13,6 +13,8 @@ from analysis import memory_plot
 from analysis import probe
 from envs import shapeherd
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 
 def test_steps_since_seen_and_last_seen_positions():
   visible = np.array([[0, 1], [1, 0], [0, 0], [0, 1], [0, 0]], bool)     # (T=5, K=2)

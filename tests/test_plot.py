@@ -254,6 +254,7 @@ def test_an_unwritable_outdir_is_a_one_line_error(tmp_path, capsys):
       f'error: cannot write to --outdir {tmp_path}/file/plots')
 
 
+@pytest.mark.slow  # draws the whole figure twice
 def test_a_long_legend_makes_the_figure_taller_not_the_panel_smaller(tmp_path):
   # One panel and long method names: one legend entry per row, 8 rows, more than the base height
   # holds.

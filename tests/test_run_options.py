@@ -6,7 +6,12 @@ import json
 import os
 import subprocess
 import sys
+
+import pytest
+
 from tests import helpers
+
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
 
 ROOT = helpers.ROOT
 FAKE_WANDB = {

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 pytest.importorskip('ray')
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -15,6 +15,8 @@ from common import rundir
 from dreamerv2_vsg import loop
 from tests.conftest import METHODS
 
+pytestmark = pytest.mark.slow  # whole runs in child processes (pytest.ini)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Short episodes (40 agent steps) so a run sees many episodes, updates, evaluations and logs.
 QUICK = ['--task', 'dmc_cartpole_balance', '--time_limit', '80', '--prefill', '160',

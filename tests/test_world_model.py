@@ -109,6 +109,7 @@ def test_mixed_precision_step_keeps_float32_losses(method):
   assert all(v.dtype == tf.float32 for v in model.trainable_variables)
 
 
+@pytest.mark.slow  # XLA compiles the training step
 def test_xla_step_traces_once_and_learns(caplog):
   model = WorldModel(make_config('vsg', jit=True))
   data = random_batch(batch=4, length=10)
