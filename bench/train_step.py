@@ -108,7 +108,7 @@ def main(argv):
       'part': args.part, 'method': config.method, 'dynamics': config.dynamics,
       'batch': config.dataset.batch, 'length': config.dataset.length,
       'deter': config.rssm.deter, 'deterministic': bool(config.deterministic),
-      'precision': model.precision, 'jit': tfutils.resolve_jit(config.jit),
+      'precision': model.precision.name, 'jit': tfutils.resolve_jit(config.jit),
       'steps': len(times), 'median_s': round(statistics.median(times), 4),
       'min_s': round(min(times), 4), 'max_s': round(max(times), 4),
       'first_call_s': round(first, 2), 'traces': traced.traces,

@@ -1,5 +1,6 @@
 """TensorFlow plumbing: precision, variable collection, scans, traced functions and optimizers."""
 
+import dataclasses
 import logging
 
 import keras
@@ -35,6 +36,32 @@ def resolve_precision(precision):
   raise ValueError(f"precision must be 32, 16, bf16 or 'auto', got {precision!r}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Precision:
+  """A resolved `precision`, the one value the networks and optimizers take: its name (32, 16 or
+  'bf16'), the Keras dtype policy of the layers, the compute dtype, and whether the optimizers
+  scale the loss (float16 only)."""
+  name: object
+  policy: str
+  dtype: tf.DType
+
+  @property
+  def loss_scaling(self):
+    return self.name == 16
+
+  def __str__(self):
+    return str(self.name)
+
+
+def as_precision(precision):
+  """The Precision of a config value (32, 16, bf16 or 'auto', resolved here once), or `precision`
+  itself when it is one already."""
+  if isinstance(precision, Precision):
+    return precision
+  name = resolve_precision(precision)
+  return Precision(name, *PRECISIONS[name])
+
+
 def setup_gpus(memory_growth=True):
   """Call before TensorFlow touches a GPU. With memory growth a run maps GPU memory as it needs it,
   so a second run (or an evaluation) fits on the same GPU; without it, the first run maps it all."""
@@ -58,11 +85,11 @@ def resolve_jit(jit):
 
 def policy(precision):
   """The Keras dtype policy: float32, or float16 / bfloat16 compute with float32 variables."""
-  return PRECISIONS[resolve_precision(precision)][0]
+  return as_precision(precision).policy
 
 
 def compute_dtype(precision):
-  return PRECISIONS[resolve_precision(precision)][1]
+  return as_precision(precision).dtype
 
 
 # ------------------------------------------------------------------------------------------------
@@ -204,7 +231,7 @@ class Optimizer:
     self._wd = float(wd)
     inner = keras.optimizers.Adam(
         learning_rate=lr, epsilon=eps, global_clipnorm=float(clip) if clip else None, name=name)
-    self._mixed = resolve_precision(precision) == 16
+    self._mixed = as_precision(precision).loss_scaling
     self._opt = (keras.optimizers.LossScaleOptimizer(inner, name=name + '_scaled') if self._mixed
                  else inner)
 

@@ -22,9 +22,11 @@ class Agent(tfutils.Module):
     self.config = config
     self.action_dim = int(act_space['action'].shape[0])
     self.discrete = discrete
+    self.precision = tfutils.as_precision(config.precision)   # resolved once, for every part
     self.wm = WorldModel(config, image_shape=tuple(obs_space['image'].shape),
-                         vector_shapes=vector_keys(obs_space, config.mlp_keys))
-    self.behavior = ActorCritic(config, self.action_dim, discrete)
+                         vector_shapes=vector_keys(obs_space, config.mlp_keys),
+                         precision=self.precision)
+    self.behavior = ActorCritic(config, self.action_dim, discrete, precision=self.precision)
     self._policy = tfutils.TracedFunction(self._policy_step, name='agent.policy')
     self._train = tfutils.TracedFunction(self._train_step, jit=config.jit, name='agent.train')
     self._report = tfutils.TracedFunction(self.wm.openl_video, name='agent.report')

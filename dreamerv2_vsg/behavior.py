@@ -29,9 +29,9 @@ def lambda_return(reward, value, discount, bootstrap, lambda_):
 class ActorCritic(tfutils.Module):
   """Stochastic actor p(a | s) and deterministic critic v(s) with a slow target copy."""
 
-  def __init__(self, config, actions, discrete):
+  def __init__(self, config, actions, discrete, precision=None):
     self.config = config
-    p = tfutils.resolve_precision(config.precision)
+    p = tfutils.as_precision(config.precision if precision is None else precision)
     actor = dict(config.actor)
     if actor['dist'] == 'auto':
       actor['dist'] = 'onehot' if discrete else 'trunc_normal'

@@ -87,7 +87,6 @@ class Loop:
     make_envs = make_envs or (
         lambda mode: envslib.make_batch(config.task, config, config.envs, mode))
     self.diverged, self._mode = False, 'random'
-    self._loss_scaling = tfutils.resolve_precision(config.precision) == 16
     tfutils.setup_gpus(config.gpu_memory_growth)
     tf.random.set_seed(config.seed)
     # same seed and settings, same run (docs/running.md: what stays nondeterministic)
@@ -197,8 +196,9 @@ class Loop:
     with self._divergence():
       metrics = self.agent.train(next(self._dataset))
     # Mixed precision's overflows are skipped gradients (inf norms), never non-finite losses.
+    scaled = self.agent.precision.loss_scaling
     bad = [key for key, value in metrics.items() if not math.isfinite(value) and (
-        key.endswith('_loss') or key.endswith('_grad_norm') and not self._loss_scaling)]
+        key.endswith('_loss') or key.endswith('_grad_norm') and not scaled)]
     if bad:
       self._diverge(f'{bad[0]} is {metrics[bad[0]]}')
     self.seconds['update'] += time.perf_counter() - start
@@ -243,7 +243,7 @@ class Loop:
     """The whole run: prefill, pretrain, train and evaluate until config.steps, final evaluation."""
     config = self.config
     print(f'logdir {self.logdir}; {config.method} on {config.task}; starting at env step '
-          f'{self.step}; precision {tfutils.resolve_precision(config.precision)}, '
+          f'{self.step}; precision {self.agent.precision}, '
           f'jit {tfutils.resolve_jit(config.jit)}', flush=True)
     if self.resumed:
       print(f'resumed from {self.checkpoint_path} (written at env step {self.resumed_from})',

@@ -23,10 +23,10 @@ class WorldModel(tfutils.Module):
   key predicts. `train(data)` runs one optimizer step and returns (posterior, metrics).
   """
 
-  def __init__(self, config, image_shape=(64, 64, 3), vector_shapes=None):
+  def __init__(self, config, image_shape=(64, 64, 3), vector_shapes=None, precision=None):
     self.config = config
-    self.precision = tfutils.resolve_precision(config.precision)
-    self.dtype = tfutils.compute_dtype(self.precision)
+    self.precision = tfutils.as_precision(config.precision if precision is None else precision)
+    self.dtype = self.precision.dtype
     if config.clip_rewards not in REWARD_TRANSFORMS:
       raise ValueError(f'clip_rewards must be one of {sorted(REWARD_TRANSFORMS)}, '
                        f'got {config.clip_rewards!r}')

@@ -86,3 +86,19 @@ def test_missing_gradient_names_the_variable():
     loss = used * 2.0
   with pytest.raises(ValueError, match='test: no gradient reaches'):
     opt.minimize(tape, loss, [used, unused])
+
+
+def test_a_precision_is_resolved_once_into_one_value_every_part_takes():
+  bf16 = tfutils.as_precision('bf16')
+  assert (bf16.name, bf16.policy, bf16.dtype, bf16.loss_scaling) == (
+      'bf16', 'mixed_bfloat16', tf.bfloat16, False)
+  assert tfutils.as_precision(bf16) is bf16 and str(bf16) == 'bf16'
+  assert tfutils.as_precision('16').loss_scaling and not tfutils.as_precision(32).loss_scaling
+  import gymnasium
+  from dreamerv2_vsg.agent import Agent
+  from tests.conftest import make_config
+  agent = Agent(make_config('vsg', precision='bf16'),
+                {'image': gymnasium.spaces.Box(0, 255, (64, 64, 3), np.uint8)},
+                {'action': gymnasium.spaces.Box(-1, 1, (2,), np.float32)})
+  assert agent.wm.precision is agent.precision and agent.precision.name == 'bf16'
+  assert agent.wm.dynamics._policy == 'mixed_bfloat16'
