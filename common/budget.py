@@ -1,7 +1,8 @@
 """What a run costs, from measured speeds: hours, runs per device, a grid's device-hours, replay RAM
 and disk. TF-free arithmetic for doctor.py (tested in tests/test_doctor.py).
 
-The wall-time model is the loop's own ETA (dreamerv2_vsg/loop.py `Loop.eta`) applied to a whole run:
+The wall-time model is the loop's own ETA (common/progress.py `Timings.eta`, as `Loop.eta` calls
+it) applied to a whole run:
   seconds = collected env steps x s per env step (envs and policy)
           + updates x s per update + evaluations x s per evaluation
 with updates = pretrain + (steps - prefill) / (action_repeat x train_every) x train_steps and an

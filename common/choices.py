@@ -3,7 +3,7 @@
 common/config.py checks flags against them at parse time, before a logdir or TensorFlow exists;
 the model modules raise with the same lists when called directly. The registries that map a name to
 code (nets.CELLS, world_model.REWARD_TRANSFORMS, tfutils.PRECISIONS) must hold exactly these names:
-tests/test_config.py holds them to it.
+tests/test_cells.py holds them to it.
 """
 
 DYNAMICS = ('rssm', 'svsg')                  # RSSM of Eq. 1 (with cell.type) | SVSG (Section 4)

@@ -38,8 +38,8 @@ MOVED = {'gate_prior': 'sparsity.prior', 'gate_free': 'sparsity.free',
          'gate_scale': 'loss_scales.sparsity', 'rssm.cell': 'cell.type',
          'rssm.layer_norm': 'cell.layer_norm', 'rssm.update_bias': 'cell.update_bias',
          'rssm.gate': 'cell.gate'}
-# SVSG read rssm.hidden, act and min_std before it had its own keys: a saved config with an svsg
-# group but without them gives SVSG the values it ran with.
+# SVSG read rssm.hidden, act and min_std before it had its own keys: a saved SVSG config without
+# them gives SVSG the values it ran with.
 BORROWED = {'svsg.hidden': 'rssm.hidden', 'svsg.act': 'rssm.act', 'svsg.min_std': 'rssm.min_std'}
 RETIRED = {'rssm.std_act': 'sigmoid2', 'replay.maxlen': None}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
@@ -309,7 +309,7 @@ def key_notes(path=CONFIGS_PATH):
     if not inside:
       inside = line.startswith('defaults:')
       continue
-    if line.strip() and not line[0].isspace():
+    if line.strip() and not line[0].isspace() and not line.startswith('#'):
       break                                         # the next named config
     body = line.lstrip()
     indent = len(line) - len(body)
@@ -347,7 +347,8 @@ def usage(argv=(), configs=None, prog=None):
   for key, value in flat.items():
     shown = ','.join(map(str, value)) if isinstance(value, tuple) else value
     group = key.rpartition('.')[0]
-    note = notes.get(key) or (notes.get(group) if group not in noted else '')
+    parts = [notes.get(group) if group not in noted else '', notes.get(key)]
+    note = '; '.join(part for part in parts if part)
     noted.add(group)
     line = f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})'
     lines.append(f'{line}  {note}' if note else line)
@@ -468,10 +469,15 @@ def upgrade(mapping):
   if not isinstance(mapping, dict):
     return mapping
   flat = {key: value for key, value in _items(mapping)}
-  if 'svsg.size' in flat and 'svsg.hidden' not in flat:
-    flat.update({new: flat[old] for new, old in BORROWED.items() if old in flat})
+  if flat.get('dynamics') == 'svsg':    # an RSSM run never read them: today's values are harmless
+    for new, old in BORROWED.items():
+      if old in flat:
+        flat.setdefault(new, flat[old])
   for old, new in MOVED.items():
-    if old in flat and new not in flat:
+    if old in flat and new in flat and flat[old] != flat[new]:
+      raise ConfigError(f'the config holds both {old} {flat[old]} and its new name {new} '
+                        f'{flat[new]}; keep one of them')
+    if old in flat:
       flat[new] = flat.pop(old)
   for old, value in RETIRED.items():
     if old in flat and (value is None or flat[old] == value):

@@ -202,7 +202,8 @@ class MLP(tfutils.Module):
 #   cell(inputs, state)       -> (new_state, gates): gates is {} or {'gate': u, 'gate_prob': u~}
 #   cell.gate(inputs, state)  -> (candidate, u, u~), gated cells only: for models that apply the
 #                                gate themselves (SVSG gates its sampled state, Eq. 8)
-# A new cell is a class here plus an entry in CELLS.
+# A new cell is a class here, its entry in CELLS, and its name (gated or not) in
+# common/choices.py CELLS, which the config checks flags against (a test holds the two to agree).
 
 class GRUCell(tfutils.Module):
   """GRU of DreamerV2 (spec a.5): one dense layer on [x, h], optional float32 layer norm.

@@ -414,6 +414,22 @@ def test_svsg_reads_its_own_keys_and_old_runs_get_the_ones_it_borrowed(tmp_path)
   assert loaded.cell.layer_norm is False and loaded.cell.gate == 'sample'
 
 
+def test_an_old_rssm_run_keeps_todays_svsg_keys_and_two_names_for_one_key_must_agree(tmp_path):
+  old = parse(['--configs', 'dreamerv2', 'cpu', '--rssm.hidden', '512']).to_dict()
+  old['svsg'] = {'size': 200}
+  old['rssm']['cell'] = old.pop('cell')['type']
+  path = tmp_path / 'config.yaml'
+  path.write_text(json.dumps(old))
+  assert Config.load(path).flat.get('svsg.hidden') is None    # SVSG's keys: not borrowed
+  old['cell'] = {'type': 'gru'}                                # both names, one value: fine
+  path.write_text(json.dumps(old))
+  assert Config.load(path).cell.type == 'gru'
+  old['cell'] = {'type': 'vsg'}
+  path.write_text(json.dumps(old))
+  with pytest.raises(ConfigError, match='both rssm.cell gru and its new name cell.type vsg'):
+    Config.load(path)
+
+
 def test_cpu_config_keeps_the_dmc_agent_structure():
   config = parse(['--configs', 'dmc', 'vsg', 'cpu'])
   assert (config.cell.type, config.rssm.latent, config.imag_horizon, config.train_every) == (
