@@ -153,7 +153,11 @@ def check_resume(logdir, config):
   # A key the saved config lacks came into the code after the run began: the run takes today's
   # value.
   added = set(new) - set(saved)
-  breaking = sorted(key for key in changed if key not in HARMLESS and key not in added)
+  # SVSG's own keys do not touch an RSSM run (old configs hold them borrowed from rssm.*).
+  unused = {key for key in changed if key.startswith('svsg.')
+            and 'svsg' not in (saved.get('dynamics'), new.get('dynamics'))}
+  breaking = sorted(key for key in changed
+                    if key not in HARMLESS and key not in added and key not in unused)
   if breaking:
     fail(f'{logdir} holds a run with other settings: {show(breaking)}; rerun with the saved values '
          f'(its config.yaml) or choose another --logdir')

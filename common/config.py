@@ -38,8 +38,9 @@ MOVED = {'gate_prior': 'sparsity.prior', 'gate_free': 'sparsity.free',
          'gate_scale': 'loss_scales.sparsity', 'rssm.cell': 'cell.type',
          'rssm.layer_norm': 'cell.layer_norm', 'rssm.update_bias': 'cell.update_bias',
          'rssm.gate': 'cell.gate'}
-# SVSG read rssm.hidden, act and min_std before it had its own keys: a saved SVSG config without
-# them gives SVSG the values it ran with.
+# SVSG read rssm.hidden, act and min_std before it had its own keys: a saved config without them
+# gets the values SVSG would have used (an RSSM run never reads them: train.check_resume lets them
+# change).
 BORROWED = {'svsg.hidden': 'rssm.hidden', 'svsg.act': 'rssm.act', 'svsg.min_std': 'rssm.min_std'}
 RETIRED = {'rssm.std_act': 'sigmoid2', 'replay.maxlen': None}
 _BOOLS = {'true': True, 'yes': True, '1': True, 'false': False, 'no': False, '0': False}
@@ -469,7 +470,7 @@ def upgrade(mapping):
   if not isinstance(mapping, dict):
     return mapping
   flat = {key: value for key, value in _items(mapping)}
-  if flat.get('dynamics') == 'svsg':    # an RSSM run never read them: today's values are harmless
+  if 'svsg.size' in flat:
     for new, old in BORROWED.items():
       if old in flat:
         flat.setdefault(new, flat[old])
