@@ -156,7 +156,7 @@ def test_unknown_cell_names_the_valid_ones():
 
 
 @pytest.mark.parametrize('method', ['vsg', 'svsg'])
-def test_a_new_gated_cell_needs_only_its_class_and_a_cells_entry(method, monkeypatch):
+def test_a_new_gated_cell_needs_no_change_to_the_rssm_or_svsg(method, monkeypatch):
   class CoinCell(cells.VSGCell):
     """Gate probability 0.5 everywhere: a gated cell the RSSM and SVSG have never heard of."""
 
