@@ -333,11 +333,11 @@ def key_notes(path=CONFIGS_PATH):
 
 
 def usage(argv=(), configs=None, prog=None):
-  """Help text: every flat key with its value (after any --configs in argv), its type and its note
-  from configs.yaml (a group's note beside its first key)."""
+  """Help text: every flat key with its value (after any --configs in argv), its type and, for
+  the configs of configs.yaml, its note from there (a group's note beside its first key)."""
+  notes = key_notes() if configs is None else {}   # the comments are configs.yaml's
   configs = load_configs() if configs is None else configs
   flat = compose(_split([a for a in argv if a not in ('-h', '--help')])[0], configs)._flat
-  notes = key_notes() if configs_are_default(configs) else {}
   width = max(map(len, flat)) + 2
   lines = [f'usage: {prog or pathlib.Path(sys.argv[0]).name} [--configs NAME [NAME ...]] '
            '[--KEY VALUE ...]',
@@ -354,14 +354,6 @@ def usage(argv=(), configs=None, prog=None):
     line = f'  --{key:<{width}} {shown!s:<20} ({_type_name(value)})'
     lines.append(f'{line}  {note}' if note else line)
   return '\n'.join(lines)
-
-
-def configs_are_default(configs):
-  """Whether `configs` are those of configs.yaml (whose comments are the keys' notes)."""
-  try:
-    return configs == load_configs()
-  except (OSError, ConfigError):
-    return False
 
 
 def _at_least(low):

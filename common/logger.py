@@ -73,8 +73,9 @@ class Logger:
     a video (T, H, W, C) or a batch of them (4, 5)."""
     for name, value in dict(mapping).items():
       value = np.asarray(value)
-      write = {0: self.scalar, 1: self.histogram, 3: self.image}.get(value.ndim, self.video)
-      if value.ndim not in (0, 1, 3, 4, 5):
+      write = {0: self.scalar, 1: self.histogram, 3: self.image, 4: self.video,
+               5: self.video}.get(value.ndim)
+      if write is None:
         raise ValueError(f'Logger: {name} has shape {value.shape}; expected rank 0 (scalar), 1 '
                          '(histogram), 3 (picture) or 4, 5 (video)')
       write(name, value)
