@@ -17,13 +17,16 @@ Four stages, each skipped when its output exists, so the same command resumes a 
    ridge probe per object from the model's features (what the heads and actor see) to the object's
    position, fitted on the first half of the held-out episodes; on the second half, the probe's
    error per bin of agent steps since the object was last in view (analysis/probe.py BINS), beside
-   the errors of its last seen position and of its mean position; and the same for each object's
+   the errors of its last seen position and of its mean position. Two kinds of probe: one over
+   every step (mode `posterior`) and one per bin (mode `binned`, the measurement; probe.py says
+   why), the latter beside the same probes of the frame itself (`frame_error`: what the view
+   alone holds, so a model beating it out of view remembers); and the same for each object's
    position relative to the agent (mode `relative`), which a model that sees the object but does
    not know where it is itself still encodes; and whether the model draws the objects at all
    (`PixelErrors`: reconstruction error on object pixels against a picture without them). Then
    open loop: from states every 10 steps, the prior imagines 5, 15 and 50 steps with the recorded
-   actions, and the same probe reads the imagined states (bins then count from the model's last
-   observation).
+   actions, and the same probes read the imagined states (bins then count from the model's last
+   observation; modes `openloop` and `openloop_binned`).
    ROOT/models/METHOD/SEED/probe.json.
 4. report: ROOT/memory.json (the records of every model) and ROOT/memory.png (error against steps
    out of view per method: mean over seeds and the seeds' range).
@@ -45,6 +48,7 @@ HORIZONS = (5, 15, 50)     # open-loop steps after the last observation
 OPENLOOP_EVERY = 10        # agent steps between open-loop starts
 CHECKPOINT_EVERY = 250     # updates
 EVAL_CHUNK = 4             # held-out episodes per posterior call (memory: 751 frames each)
+PROBE_VERSION = 2          # 2: probes per bin and the frame reference; older probe.json is redone
 
 
 def parse_args(argv):
@@ -56,7 +60,7 @@ def parse_args(argv):
   parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
   parser.add_argument('--episodes', type=int, default=60,
                       help='training episodes (750 agent steps)')
-  parser.add_argument('--heldout', type=int, default=20,
+  parser.add_argument('--heldout', type=int, default=120,
                       help='held-out episodes: half fit, half test')
   parser.add_argument('--updates', type=int, default=3000, help='world-model updates per model')
   parser.add_argument('--data_seed', type=int, default=0, help='seed of the first training episode')
@@ -159,9 +163,15 @@ def stage_probe(args, method, seed, wm=None):
   episodes = memory_data.load_episodes(args.root / 'data' / 'heldout')
   records = probe_model(wm, episodes)
   for record in records:
-    record.update(method=method, seed=seed)
+    record.update(method=method, seed=seed, probe_version=PROBE_VERSION)
   (out / 'probe.json').write_text(json.dumps(records, indent=1))
   return records
+
+
+def probed(path):
+  """Whether `path` holds probe records of this PROBE_VERSION (older ones are probed again)."""
+  return path.exists() and all(r.get('probe_version') == PROBE_VERSION
+                               for r in json.loads(path.read_text()))
 
 
 def probe_model(wm, episodes):
@@ -209,6 +219,21 @@ def probe_model(wm, episodes):
   records = [dict(mode='posterior', horizon=0, **probelib.binned_errors(
       predicted, cat(positions[i] for i in test), cat(since[i] for i in test),
       cat(last[i] for i in test), mean))]
+  # One probe per bin of time out of view (analysis/probe.py says why), beside the same probes of
+  # the frame itself: what the view alone holds, for a probe of this kind.
+  fit_since, test_since = cat(since[i] for i in fit), cat(since[i] for i in test)
+  fit_groups = cat(np.full(lengths[i], i) for i in fit)
+  binned = probelib.BinnedProbes(cat(feats[i][:lengths[i]] for i in fit),
+                                 cat(positions[i] for i in fit), fit_since, fit_groups)
+  frames = [frame_features(ep['image']) for ep in episodes]
+  framed = probelib.BinnedProbes(cat(frames[i] for i in fit), cat(positions[i] for i in fit),
+                                 fit_since, fit_groups)
+  records.append(dict(mode='binned', horizon=0, **probelib.binned_errors(
+      binned(cat(feats[i][:lengths[i]] for i in test), test_since),
+      cat(positions[i] for i in test), test_since, cat(last[i] for i in test),
+      binned.means(test_since),
+      references={'frame_error': framed(cat(frames[i] for i in test), test_since)})))
+  del frames
 
   # Open loop: start states every OPENLOOP_EVERY steps, the recorded actions after them.
   top = max(HORIZONS)
@@ -224,15 +249,20 @@ def probe_model(wm, episodes):
       imagined = np.asarray(imagine(start, tf.constant(actions)), np.float32)[:len(starts)]
       imagined_by_episode[i] = starts, imagined                                # (S, top, F)
   for horizon in HORIZONS:
-    rows = {'predicted': [], 'positions': [], 'since': [], 'last': []}
+    rows = {'predicted': [], 'positions': [], 'since': [], 'last': [], 'binned': []}
     for i, (starts, imagined) in imagined_by_episode.items():
       seen = since[i][starts]                                                   # at the start
       rows['predicted'].append(probelib.predict(probes, imagined[:, horizon - 1]))
       rows['positions'].append(positions[i][starts + horizon])
       rows['since'].append(np.where(seen >= 0, seen + horizon, -1))
       rows['last'].append(last[i][starts])
-    records.append(dict(mode='openloop', horizon=horizon, **probelib.binned_errors(
-        *(cat(rows[k]) for k in ('predicted', 'positions', 'since', 'last')), mean)))
+      rows['binned'].append(binned(imagined[:, horizon - 1], rows['since'][-1]))
+    rows = {k: cat(v) for k, v in rows.items()}
+    truth = [rows[k] for k in ('positions', 'since', 'last')]
+    records.append(dict(mode='openloop', horizon=horizon,
+                        **probelib.binned_errors(rows['predicted'], *truth, mean)))
+    records.append(dict(mode='openloop_binned', horizon=horizon, **probelib.binned_errors(
+        rows['binned'], *truth, binned.means(rows['since']))))
   # The agent's own position: objects are probed in arena units, so the model must also know where
   # in the arena its view is (walls are the only cue; elsewhere it integrates its motion).
   agent = [ep['log_agent'] for ep in episodes]
@@ -297,6 +327,14 @@ class PixelErrors:
             'object_pixel_fraction': self.counts['object'] / max(1, sum(self.counts.values()))}
 
 
+def frame_features(image):
+  """(T, 64, 64, 3) uint8 -> (T, 768): the frame box-filtered to 16 x 16, in [0, 1]. Objects of
+  radius >= 15 units (4 pixels at 64) still show in it, and a ridge on 768 inputs stays cheap."""
+  t, h, w, c = image.shape
+  small = image.reshape(t, 16, h // 16, 16, w // 16, c).mean((2, 4), dtype=np.float32)
+  return small.reshape(t, -1) / 255.0
+
+
 def pad(episode, length):
   """An episode's model inputs padded to `length` entries by repeating its last one (the padded
   steps are never read)."""
@@ -348,7 +386,7 @@ def main(argv=None):
     quiet.import_tensorflow()
   for seed in args.seeds:          # every method's seed 0 first: partial results cover all methods
     for method in args.methods:
-      done = (args.root / 'models' / method / str(seed) / 'probe.json').exists()
+      done = probed(args.root / 'models' / method / str(seed) / 'probe.json')
       wm = None
       if 'train' in args.stages and not done:
         wm = stage_train(args, method, seed)

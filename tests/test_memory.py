@@ -73,6 +73,56 @@ def test_a_probe_recovers_a_position_the_state_encodes_and_not_one_it_does_not()
   assert blind > 0.8 * baseline and blind > 10 * error        # no better than the mean
 
 
+def test_probes_per_bin_read_what_the_state_holds_in_each_bin():
+  """The state shows each object's position while it is in view and noise after: the bin-0 probe
+  recovers it, later bins do no better than their mean, and a single probe over every step reads
+  the in-view position far worse (why analysis/probe.py fits one per bin)."""
+  rng = np.random.default_rng(2)
+  feats, positions, sinces = [], [], []
+  mix = rng.normal(size=(4, 16))
+  for _ in range(10):
+    pos = rng.uniform(0, 800, (300, 2, 2))                # objects jump: no memory helps
+    visible = rng.uniform(size=(300, 2)) < 0.3
+    since = probe.steps_since_seen(visible)
+    shown = np.where(visible[..., None], pos, 0).reshape(300, 4)
+    feats.append(shown @ mix / 100 + 0.01 * rng.normal(size=(300, 16)))
+    positions.append(pos)
+    sinces.append(since)
+  cat = np.concatenate
+  groups = cat([np.full(300, i) for i in range(5)])
+  binned = probe.BinnedProbes(cat(feats[:5]), cat(positions[:5]), cat(sinces[:5]), groups)
+  x, truth, since = cat(feats[5:]), cat(positions[5:]), cat(sinces[5:])
+  report = probe.binned_errors(binned(x, since), truth, since, truth, binned.means(since))
+  assert report['error'][0] < 0.05 * report['mean_error'][0]          # in view: recovered
+  filled = [b for b in range(1, 4) if report['error'][b] is not None]
+  assert filled and all(report['error'][b] > 0.9 * report['mean_error'][b] for b in filled)
+  assert report['error'][5] is None and report['count'][5] == 0       # no rows: no probe
+  assert np.isnan(binned(x, np.full_like(since, 500))).all()          # a bin without a probe
+  single = probe.fit_probes(feats[:5], positions[:5])
+  one = probe.binned_errors(probe.predict(single, x), truth, since, truth, truth.mean(0))
+  assert one['error'][0] > 5 * report['error'][0]
+
+
+def test_a_reference_without_a_probe_for_a_bin_is_left_out_of_that_bin():
+  positions = np.zeros((3, 1, 2))
+  since = np.array([[0], [0], [7]])
+  predicted = np.full((3, 1, 2), 1.0)
+  frame = np.array([[[3.0, 4.0]], [[np.nan, np.nan]], [[np.nan, np.nan]]])
+  report = probe.binned_errors(predicted, positions, since, positions, np.zeros((1, 2)),
+                               references={'frame_error': frame})
+  assert report['frame_error'][:3] == [5.0, None, None]
+  assert report['count'][:3] == [2, 0, 1]
+
+
+def test_frame_features_keep_an_object_in_view():
+  from analysis.memory import frame_features
+  image = np.zeros((2, 64, 64, 3), np.uint8)
+  image[1, 8:12, 40:44] = shapeherd.COLORS['red']          # a 4 x 4 pixel object at row 2, col 10
+  small = frame_features(image).reshape(2, 16, 16, 3)
+  assert small.shape == (2, 16, 16, 3) and small[0].max() == 0
+  assert small[1, 2, 10, 0] == pytest.approx(1.0) and small[1].sum() == pytest.approx(1.0)
+
+
 def test_ridge_chooses_a_strong_penalty_for_noise():
   rng = np.random.default_rng(1)
   x, y = rng.normal(size=(300, 50)), rng.normal(size=(300, 2))
@@ -123,8 +173,9 @@ def test_memory_run_at_debug_sizes_writes_records_and_resumes(tmp_path):
   records = json.loads((tmp_path / 'results' / 'memory.json').read_text())
   assert {(r['method'], r['mode'], r['horizon']) for r in records} == {
       (m, mode, h) for m in ('dreamerv2', 'svsg')
-      for mode, h in (('posterior', 0), ('relative', 0), ('openloop', 5), ('openloop', 15),
-                      ('openloop', 50))}
+      for mode, h in (('posterior', 0), ('binned', 0), ('relative', 0), ('openloop', 5),
+                      ('openloop', 15), ('openloop', 50), ('openloop_binned', 5),
+                      ('openloop_binned', 15), ('openloop_binned', 50))}
   for record in records:
     assert {'method', 'seed', 'bins', 'error', 'last_seen_error', 'mean_error'} <= set(record)
     assert len(record['error']) == len(probe.BINS) and record['agent_mean_error'] > 0
