@@ -75,7 +75,7 @@ def plot(records, path):
       ax.grid(alpha=0.3)
     kind = 'one probe per bin' if 'binned' in row[0][0] else 'one probe for every step'
     axes[r][0].set_ylabel(f'position error (arena units)\n{kind}')
-    axes[r][len(row) - 1].legend(fontsize=8, loc='upper left')
+    axes[r][0].legend(fontsize=8, loc='lower right')   # the panel with every reference
   fig.tight_layout()
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
