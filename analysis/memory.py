@@ -48,7 +48,7 @@ HORIZONS = (5, 15, 50)     # open-loop steps after the last observation
 OPENLOOP_EVERY = 10        # agent steps between open-loop starts
 CHECKPOINT_EVERY = 250     # updates
 EVAL_CHUNK = 4             # held-out episodes per posterior call (memory: 751 frames each)
-PROBE_VERSION = 2          # 2: probes per bin and the frame reference; older probe.json is redone
+PROBE_VERSION = 3          # 2: probes per bin, frame reference; 3: also for the one probe
 
 
 def parse_args(argv):
@@ -216,16 +216,19 @@ def probe_model(wm, episodes):
   last = [probelib.last_seen_positions(ep['log_positions'], ep['log_visible']) for ep in episodes]
   cat = lambda xs: np.concatenate(list(xs))
   predicted = cat(probelib.predict(probes, feats[i][:lengths[i]]) for i in test)
+  # Each kind of probe beside the same probes of the frame itself: what the view alone holds for a
+  # probe of that kind (a model beating it out of view remembers).
+  frames = [frame_features(ep['image']) for ep in episodes]
+  frame_probes = probelib.fit_probes([frames[i] for i in fit], [positions[i] for i in fit])
   records = [dict(mode='posterior', horizon=0, **probelib.binned_errors(
       predicted, cat(positions[i] for i in test), cat(since[i] for i in test),
-      cat(last[i] for i in test), mean))]
-  # One probe per bin of time out of view (analysis/probe.py says why), beside the same probes of
-  # the frame itself: what the view alone holds, for a probe of this kind.
+      cat(last[i] for i in test), mean, references={'frame_error': cat(
+          probelib.predict(frame_probes, frames[i]) for i in test)}))]
+  # One probe per bin of time out of view (analysis/probe.py says why).
   fit_since, test_since = cat(since[i] for i in fit), cat(since[i] for i in test)
   fit_groups = cat(np.full(lengths[i], i) for i in fit)
   binned = probelib.BinnedProbes(cat(feats[i][:lengths[i]] for i in fit),
                                  cat(positions[i] for i in fit), fit_since, fit_groups)
-  frames = [frame_features(ep['image']) for ep in episodes]
   framed = probelib.BinnedProbes(cat(frames[i] for i in fit), cat(positions[i] for i in fit),
                                  fit_since, fit_groups)
   records.append(dict(mode='binned', horizon=0, **probelib.binned_errors(

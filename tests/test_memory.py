@@ -179,6 +179,8 @@ def test_memory_run_at_debug_sizes_writes_records_and_resumes(tmp_path):
   for record in records:
     assert {'method', 'seed', 'bins', 'error', 'last_seen_error', 'mean_error'} <= set(record)
     assert len(record['error']) == len(probe.BINS) and record['agent_mean_error'] > 0
+    if record['mode'] in ('posterior', 'binned'):                  # the frame reference
+      assert len(record['frame_error']) == len(probe.BINS) and record['frame_error'][0] > 0
     filled = [e for e in record['error'] if e is not None]
     assert filled and all(np.isfinite(filled))
   assert (tmp_path / 'results' / 'memory.png').stat().st_size > 10_000
