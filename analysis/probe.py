@@ -146,9 +146,9 @@ def binned_errors(predicted, positions, since, last_seen, mean, references=None)
   """Mean errors per bin of steps out of view. predicted, positions, last_seen: (N, K, 2); since:
   (N, K); mean: (K, 2). Object-steps where the object is scored (NaN) or not yet seen are left
   out, and so are those without a prediction (NaN: a bin without a probe). `mean` may also be
-  (N, K, 2), a mean per row; `references` are further predictions (N, K, 2), scored under their
-  names like `last_seen`. Returns {bins, error, last_seen_error, mean_error, count, and each
-  reference's} (lists, one entry per bin; None for an empty bin)."""
+  (N, K, 2), a mean per row; `references` ({key: (N, K, 2)}) are further predictions, each scored
+  under its key, e.g. `frame_error`. Returns {bins, error, last_seen_error, mean_error, count, and
+  each reference's key} (lists, one entry per bin; None for an empty bin)."""
   positions, predicted = np.asarray(positions, np.float64), np.asarray(predicted, np.float64)
   keep = ~np.isnan(positions[..., 0]) & (since >= 0) & ~np.isnan(predicted[..., 0])
   dist = lambda a: np.linalg.norm(np.asarray(a, np.float64) - positions, axis=-1)
