@@ -206,37 +206,34 @@ def probe_model(wm, episodes):
     posts += [{k: v[j] for k, v in post.items()} for j in range(len(chunk))]
   feats, posts = feats[:len(episodes)], posts[:len(episodes)]
   lengths = [len(ep['is_first']) for ep in episodes]
+  feats = [feat[:n] for feat, n in zip(feats, lengths)]                  # the unpadded steps
   half = len(episodes) // 2
   fit, test = range(half), range(half, len(episodes))
+  cat = lambda xs: np.concatenate(list(xs))
+  split = lambda xs: (cat(xs[i] for i in fit), cat(xs[i] for i in test))   # fitting, test rows
   positions = [ep['log_positions'] for ep in episodes]
-  probes = probelib.fit_probes([feats[i][:lengths[i]] for i in fit], [positions[i] for i in fit])
-  mean = np.nanmean(np.concatenate([positions[i] for i in fit]), 0)
-
   since = [probelib.steps_since_seen(ep['log_visible']) for ep in episodes]
   last = [probelib.last_seen_positions(ep['log_positions'], ep['log_visible']) for ep in episodes]
-  cat = lambda xs: np.concatenate(list(xs))
-  predicted = cat(probelib.predict(probes, feats[i][:lengths[i]]) for i in test)
+  (fit_feats, test_feats), (fit_positions, test_positions) = split(feats), split(positions)
+  (fit_since, test_since), test_last = split(since), cat(last[i] for i in test)
+  fit_groups = cat(np.full(lengths[i], i) for i in fit)
+  probes = probelib.fit_probes([feats[i] for i in fit], [positions[i] for i in fit])
+  mean = np.nanmean(fit_positions, 0)
   # Each kind of probe beside the same probes of the frame itself: what the view alone holds for a
   # probe of that kind (a model beating it out of view remembers).
   frames = [frame_features(ep['image']) for ep in episodes]
+  fit_frames, test_frames = split(frames)
   frame_probes = probelib.fit_probes([frames[i] for i in fit], [positions[i] for i in fit])
   records = [dict(mode='posterior', horizon=0, **probelib.binned_errors(
-      predicted, cat(positions[i] for i in test), cat(since[i] for i in test),
-      cat(last[i] for i in test), mean, references={'frame_error': cat(
-          probelib.predict(frame_probes, frames[i]) for i in test)}))]
+      probelib.predict(probes, test_feats), test_positions, test_since, test_last, mean,
+      references={'frame_error': probelib.predict(frame_probes, test_frames)}))]
   # One probe per bin of time out of view (analysis/probe.py says why).
-  fit_since, test_since = cat(since[i] for i in fit), cat(since[i] for i in test)
-  fit_groups = cat(np.full(lengths[i], i) for i in fit)
-  binned = probelib.BinnedProbes(cat(feats[i][:lengths[i]] for i in fit),
-                                 cat(positions[i] for i in fit), fit_since, fit_groups)
-  framed = probelib.BinnedProbes(cat(frames[i] for i in fit), cat(positions[i] for i in fit),
-                                 fit_since, fit_groups)
+  binned = probelib.BinnedProbes(fit_feats, fit_positions, fit_since, fit_groups)
+  framed = probelib.BinnedProbes(fit_frames, fit_positions, fit_since, fit_groups)
   records.append(dict(mode='binned', horizon=0, **probelib.binned_errors(
-      binned(cat(feats[i][:lengths[i]] for i in test), test_since),
-      cat(positions[i] for i in test), test_since, cat(last[i] for i in test),
-      binned.means(test_since),
-      references={'frame_error': framed(cat(frames[i] for i in test), test_since)})))
-  del frames
+      binned(test_feats, test_since), test_positions, test_since, test_last,
+      binned.means(test_since), references={'frame_error': framed(test_frames, test_since)})))
+  del frames, fit_frames, test_frames
 
   # Open loop: start states every OPENLOOP_EVERY steps, the recorded actions after them.
   top = max(HORIZONS)
@@ -274,21 +271,15 @@ def probe_model(wm, episodes):
   # apart from where it thinks it is. References: the last seen position relative to the agent's
   # true position now (the object stayed put), and the mean offset.
   relative = [positions[i] - agent[i][:, None] for i in range(len(episodes))]
-  relative_probes = probelib.fit_probes([feats[i][:lengths[i]] for i in fit],
-                                        [relative[i] for i in fit])
+  fit_relative, test_relative = split(relative)
+  relative_probes = probelib.fit_probes([feats[i] for i in fit], [relative[i] for i in fit])
   records.append(dict(mode='relative', horizon=0, **probelib.binned_errors(
-      cat(probelib.predict(relative_probes, feats[i][:lengths[i]]) for i in test),
-      cat(relative[i] for i in test), cat(since[i] for i in test),
-      cat(last[i] - agent[i][:, None] for i in test),
-      np.nanmean(np.concatenate([relative[i] for i in fit]), 0))))
-  agent_probe = probelib.fit_ridge(cat(feats[i][:lengths[i]] for i in fit),
-                                   cat(agent[i] for i in fit),
-                                   cat(np.full(lengths[i], i) for i in fit))
-  truth = cat(agent[i] for i in test)
-  agent_error = float(np.linalg.norm(agent_probe(cat(feats[i][:lengths[i]] for i in test)) - truth,
-                                     axis=-1).mean())
-  agent_mean_error = float(np.linalg.norm(truth - cat(agent[i] for i in fit).mean(0),
-                                          axis=-1).mean())
+      probelib.predict(relative_probes, test_feats), test_relative, test_since,
+      cat(last[i] - agent[i][:, None] for i in test), np.nanmean(fit_relative, 0))))
+  fit_agent, truth = split(agent)
+  agent_probe = probelib.fit_ridge(fit_feats, fit_agent, fit_groups)
+  agent_error = float(np.linalg.norm(agent_probe(test_feats) - truth, axis=-1).mean())
+  agent_mean_error = float(np.linalg.norm(truth - fit_agent.mean(0), axis=-1).mean())
   alphas = [p.alpha for p in probes]
   for record in records:
     record.update(probe_alphas=alphas, agent_error=agent_error, agent_mean_error=agent_mean_error,

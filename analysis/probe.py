@@ -28,6 +28,12 @@ BINS = (('0', 0, 0), ('1-5', 1, 5), ('6-20', 6, 20), ('21-50', 21, 50), ('51-150
 ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6)   # the last: as good as the mean
 
 
+def in_bin(since, b):
+  """The rows (and objects) whose `since` falls in bin b of BINS."""
+  _, low, high = BINS[b]
+  return (since >= low) & (since <= high)
+
+
 def steps_since_seen(visible):
   """(T, K) bool -> (T, K) int: 0 where visible, else the agent steps since the last step it was,
   -1 while it has not been seen yet in the episode."""
@@ -112,9 +118,9 @@ class BinnedProbes:
   def __init__(self, x, y, since, groups, min_rows=20):
     x, y, since, groups = (np.asarray(a) for a in (x, y, since, groups))
     self.probes, self.bin_means = {}, {}
-    for b, (_, low, high) in enumerate(BINS):
+    for b in range(len(BINS)):
       for k in range(y.shape[1]):
-        rows = (since[:, k] >= low) & (since[:, k] <= high) & ~np.isnan(y[:, k, 0])
+        rows = in_bin(since[:, k], b) & ~np.isnan(y[:, k, 0])
         if rows.sum() >= min_rows and len(np.unique(groups[rows])) >= 2:
           self.probes[b, k] = fit_ridge(x[rows], y[rows, k], groups[rows])
           self.bin_means[b, k] = y[rows, k].mean(0)
@@ -122,9 +128,8 @@ class BinnedProbes:
   def _each(self, since, read):
     since = np.asarray(since)
     out = np.full(since.shape + (2,), np.nan)
-    for (b, k), probe in self.probes.items():
-      _, low, high = BINS[b]
-      rows = (since[:, k] >= low) & (since[:, k] <= high)
+    for b, k in self.probes:
+      rows = in_bin(since[:, k], b)
       if rows.any():
         out[rows, k] = read(b, k, rows)
     return out
@@ -157,8 +162,8 @@ def binned_errors(predicted, positions, since, last_seen, mean, references=None)
   errors.update({key: dist(value) for key, value in (references or {}).items()})
   report = {'bins': [label for label, _, _ in BINS], 'count': []}
   report.update({key: [] for key in errors})
-  for _, low, high in BINS:
-    cell = keep & (since >= low) & (since <= high)
+  for b in range(len(BINS)):
+    cell = keep & in_bin(since, b)
     report['count'].append(int(cell.sum()))
     for key, value in errors.items():
       scored = value[cell][~np.isnan(value[cell])]    # a reference may lack a bin's probe
